@@ -1,0 +1,180 @@
+"""The `hardway` command. Domain logic lives in the modules it calls; this file only
+parses arguments, prints, and maps errors to exit codes (0 ok, 1 failed, 2 usage)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hardway.settings import HardwayError, Settings, UsageError
+
+# One console for everything; rich honours NO_COLOR by itself.
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def log(message: str) -> None:
+    err.print(message, markup=False)
+
+
+def handled(func: Callable) -> Callable:
+    """Turn our errors into a one-line message and the documented exit code."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except UsageError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            sys.exit(2)
+        except HardwayError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            sys.exit(1)
+
+    return wrapper
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def print_table(title: str, columns: list[str], rows: list[list[str]], output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2))
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+output_option = click.option("--output", type=click.Choice(["table", "json"]), default="table",
+                             show_default=True, help="How to print the result.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hardway-lab")
+def main() -> None:
+    """Kubernetes pod networking, the hard way: lab nodes, the mirror, labs and checks."""
+
+
+# --- mirror -----------------------------------------------------------------------------
+
+@main.group()
+def mirror() -> None:
+    """The offline mirror of pinned upstream artifacts and lab images."""
+
+
+@mirror.command("build")
+@click.option("--component", "components", multiple=True,
+              help="Build only this component (repeatable). Default: all.")
+@click.option("--no-images", is_flag=True, help="Skip the offline lab images.")
+@handled
+def mirror_build(components: tuple[str, ...], no_images: bool) -> None:
+    """Build the pinned components (host architecture) from the Go module proxy."""
+    from hardway.mirror import artifacts, build, images
+
+    unknown = set(components) - set(artifacts.COMPONENTS)
+    if unknown:
+        raise UsageError(f"unknown component {', '.join(sorted(unknown))}: choose from "
+                         f"{', '.join(artifacts.COMPONENTS)}")
+    s = settings()
+    store = build.build(s, log, components or artifacts.COMPONENTS)
+    if not no_images:
+        images.build_all(s, store, log)
+    console.print(f"mirror ready at {store.root}")
+
+
+@mirror.command("verify")
+@handled
+def mirror_verify() -> None:
+    """Recheck every file in the mirror against its recorded checksum."""
+    from hardway.mirror.store import Mirror
+
+    store = Mirror(settings().mirror)
+    checked, problems = store.verify()
+    for problem in problems:
+        err.print(f"[red]BAD[/red] {problem.path}: {problem.reason}", markup=True)
+    if problems:
+        raise HardwayError(f"{len(problems)} problem(s) in {store.root}; rebuild or resync it")
+    console.print(f"{checked} files verified in {store.root}")
+
+
+# --- doctor and nodes ------------------------------------------------------------------
+
+@main.command()
+@output_option
+@handled
+def doctor(output: str) -> None:
+    """Check that this host can run local lab nodes; print each finding with its fix."""
+    from hardway.nodes import host
+
+    findings = host.checks(settings())
+    rows = [[f.name, "ok" if f.ok else ("FAIL" if f.blocking else "note"), f.detail,
+             "" if f.ok else f.fix] for f in findings]
+    print_table("hardway doctor", ["check", "result", "seen", "fix"], rows, output)
+    if any(not f.ok and f.blocking for f in findings):
+        sys.exit(1)
+
+
+@main.group()
+def nodes() -> None:
+    """Local lab nodes: systemd-nspawn machine containers on this host."""
+
+
+def lab():
+    from hardway.nodes.lifecycle import Lab
+
+    return Lab(settings(), log)
+
+
+@nodes.command("up")
+@click.option("--count", type=int, default=None,
+              help="How many nodes (1-8). Default: the nodes that exist, or 1.")
+@handled
+def nodes_up(count: int | None) -> None:
+    """Boot the nodes (idempotent) and write inventories/local/hosts.yml."""
+    the_lab = lab()
+    started = the_lab.up(count)
+    console.print(f"{len(started)} node(s) running; inventory: {the_lab.s.inventory / 'hosts.yml'}")
+
+
+@nodes.command("down")
+@handled
+def nodes_down() -> None:
+    """Stop and remove every node, the bridge and the generated inventory."""
+    left = lab().down()
+    if left:
+        raise HardwayError("left behind: " + "; ".join(left))
+    console.print("all nodes removed; nothing left behind")
+
+
+@nodes.command("restart")
+@click.argument("name")
+@handled
+def nodes_restart(name: str) -> None:
+    """Reboot one node; its containers, kubelet and static pods come back."""
+    node = lab().restart(name)
+    console.print(f"{node.name} running again at {node.address}")
+
+
+@nodes.command("list")
+@output_option
+@handled
+def nodes_list(output: str) -> None:
+    """The nodes, their addresses and whether they run."""
+    rows = [[n.name, n.address, "running" if n.running else "stopped", n.machine,
+             str(n.pid or "")] for n in lab().load()]
+    print_table("lab nodes", ["name", "address", "state", "machine", "pid"], rows, output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The artifact mirror: upstream release files laid out as their official URLs are."""

@@ -1,0 +1,131 @@
+"""What the pinned upstream artifacts are and where they live.
+
+The single source is the Ansible content: `roles/download/vars/main.yml` for paths and
+checksum formats, each component role's defaults for its pinned version. Python reads
+the same files, so the mirror and the roles cannot disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from hardway.settings import REPO, HardwayError
+
+COMPONENTS = ("kubelet", "containerd", "runc", "cni_plugins", "crictl")
+ARCHES = ("amd64", "arm64")
+
+
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    component: str
+    version: str
+    arch: str
+    base: str
+    path: str
+    checksum_path: str
+    checksum_format: str
+    kind: str
+    files: tuple[str, ...]
+
+    @property
+    def filename(self) -> str:
+        return self.path.rsplit("/", 1)[1]
+
+    @property
+    def local_path(self) -> str:
+        """Path inside a mirror directory: the base name, then the official path."""
+        return f"{self.base}/{self.path}"
+
+    @property
+    def local_checksum_path(self) -> str:
+        return f"{self.base}/{self.checksum_path}"
+
+    def checksum_text(self, digest: str, existing: str = "") -> str:
+        """The checksum file as the project publishes it, holding `digest` for this file.
+
+        runc publishes one file for all architectures, so an existing one is merged.
+        """
+        if self.checksum_format == "bare":
+            return f"{digest}\n"
+        lines = {
+            name: line
+            for line in existing.splitlines()
+            if len(parts := line.split()) == 2 and (name := parts[1].lstrip("*")) != self.filename
+        }
+        lines[self.filename] = f"{digest}  {self.filename}"
+        return "".join(f"{lines[name]}\n" for name in sorted(lines))
+
+    def digest_from(self, checksum_text: str) -> str | None:
+        """The digest a checksum file states for this artifact, or None."""
+        for line in checksum_text.splitlines():
+            parts = line.split()
+            if self.checksum_format == "bare" and len(parts) == 1:
+                return parts[0].lower()
+            if len(parts) == 2 and parts[1].lstrip("*") == self.filename:
+                return parts[0].lower()
+        return None
+
+
+def specs() -> dict:
+    return _load(REPO / "roles" / "download" / "vars" / "main.yml")["download_artifacts"]
+
+
+def pinned_versions() -> dict[str, str]:
+    return {c: str(_load(REPO / "roles" / c / "defaults" / "main.yml")[f"{c}_version"]) for c in COMPONENTS}
+
+
+def upstream_checksums() -> dict:
+    """component -> arch -> version -> 'sha256:...', the official release checksums."""
+    return _load(REPO / "roles" / "download" / "vars" / "checksums.yml")
+
+
+def artifact(component: str, arch: str, version: str | None = None) -> Artifact:
+    spec = specs()[component]
+    version = version or pinned_versions()[component]
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+
+    def render(template: str) -> str:
+        return env.from_string(template).render(version=version, arch=arch)
+
+    return Artifact(
+        component=component,
+        version=version,
+        arch=arch,
+        base=spec["base"],
+        path=render(spec["path"]),
+        checksum_path=render(spec["checksum_path"]),
+        checksum_format=spec["checksum_format"],
+        kind=spec["kind"],
+        files=tuple(spec["files"]),
+    )
+
+
+def pinned(arches: tuple[str, ...] = ARCHES) -> list[Artifact]:
+    return [artifact(c, a) for c in COMPONENTS for a in arches]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def host_arch() -> str:
+    import platform
+
+    machine = platform.machine()
+    arch = _load(REPO / "roles" / "download" / "vars" / "main.yml")["download_arch_map"].get(machine)
+    if arch is None:
+        raise HardwayError(f"this host's architecture {machine} is not supported: use amd64 or arm64")
+    return arch

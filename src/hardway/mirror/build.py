@@ -1,0 +1,259 @@
+"""Build the pinned upstream components from the Go module proxy, for the host's architecture.
+
+Each component is built once per (version, recipe, Go version) into a cache directory
+outside the repository; a warm `build` only repacks cached binaries. Tarballs are packed
+deterministically, so a rebuild gives byte-identical artifacts and unchanged checksums.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from hardway.mirror import artifacts
+from hardway.mirror.store import Mirror
+from hardway.settings import HardwayError, Settings
+
+CONTAINERD = "github.com/containerd/containerd/v2"
+RUNC = "github.com/opencontainers/runc"
+CNI = "github.com/containernetworking/plugins"
+CRICTL = "sigs.k8s.io/cri-tools"
+KUBERNETES = "k8s.io/kubernetes"
+
+# How each component is built: packages, cgo, tags and version ldflags, as upstream's
+# release scripts do it. {v} is the version without its leading "v". Changing a recipe
+# changes its cache key, so the next build redoes that component only.
+RECIPES: dict[str, list[dict]] = {
+    "containerd": [
+        {
+            "packages": [f"{CONTAINERD}/cmd/containerd", f"{CONTAINERD}/cmd/ctr"],
+            "cgo": False,
+            "tags": "urfave_cli_no_docs",
+            "ldflags": f"-s -w -X {CONTAINERD}/version.Version=v{{v}} "
+            f"-X {CONTAINERD}/version.Package={CONTAINERD}",
+        },
+        {
+            "packages": [f"{CONTAINERD}/cmd/containerd-shim-runc-v2"],
+            "cgo": False,
+            "tags": "urfave_cli_no_docs no_grpc",
+            "ldflags": f"-s -w -X {CONTAINERD}/version.Version=v{{v}} "
+            f"-X {CONTAINERD}/version.Package={CONTAINERD}",
+        },
+    ],
+    "runc": [
+        {
+            # cgo is required (nsenter); seccomp needs libseccomp.a for a static binary.
+            "packages": [RUNC],
+            "cgo": True,
+            "tags": "seccomp urfave_cli_no_docs netgo osusergo",
+            "ldflags": "-s -w -linkmode external -extldflags -static-pie",
+            "buildmode": "pie",
+        }
+    ],
+    "cni_plugins": [
+        {
+            "packages": [
+                f"{CNI}/plugins/main/bridge",
+                f"{CNI}/plugins/ipam/host-local",
+                f"{CNI}/plugins/main/loopback",
+                f"{CNI}/plugins/meta/portmap",
+                f"{CNI}/plugins/meta/firewall",
+                f"{CNI}/plugins/meta/tuning",
+            ],
+            "cgo": False,
+            "tags": "",
+            "ldflags": f"-s -w -X {CNI}/pkg/utils/buildversion.BuildVersion=v{{v}}",
+        }
+    ],
+    "crictl": [
+        {
+            "packages": [f"{CRICTL}/cmd/crictl"],
+            "cgo": False,
+            "tags": "",
+            "ldflags": f"-s -w -X {CRICTL}/pkg/version.Version=v{{v}}",
+        }
+    ],
+    "kubelet": [
+        {
+            # k8s.io/kubernetes cannot be `go install`ed (its go.mod replaces the staging
+            # modules with local paths), so a wrapper module replaces each with its
+            # published v0.Y.Z twin. See _build_kubelet.
+            "packages": [f"{KUBERNETES}/cmd/kubelet"],
+            "cgo": False,
+            "tags": "selinux,notest,grpcnotrace",
+            "ldflags": "-s -w",
+            "wrapper": True,
+        }
+    ],
+}
+
+# Where a built binary goes in the release artifact (tarball member or the file itself).
+MEMBER = {
+    "containerd": {"containerd": "bin/containerd", "ctr": "bin/ctr",
+                   "containerd-shim-runc-v2": "bin/containerd-shim-runc-v2"},
+}
+
+Log = Callable[[str], None]
+
+
+def go_version() -> str:
+    try:
+        out = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=True)
+    except (FileNotFoundError, subprocess.CalledProcessError):
+        raise HardwayError(
+            "`go` is not available: install Go 1.26 or newer (it builds the mirror from the "
+            "Go module proxy), or use `hardway mirror sync` on a connected machine"
+        ) from None
+    return out.stdout.strip()
+
+
+def cache_key(component: str, version: str, arch: str, go: str) -> str:
+    recipe = json.dumps({"recipe": RECIPES[component], "version": version, "arch": arch, "go": go},
+                        sort_keys=True)
+    return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+
+
+def _go_env(cgo: bool, arch: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(CGO_ENABLED="1" if cgo else "0", GOOS="linux", GOARCH=arch, GOTOOLCHAIN="local",
+               GOFLAGS="-buildvcs=false")
+    return env
+
+
+def _run(cmd: list[str], cwd: Path | None, env: dict[str, str], log: Log, logfile: Path) -> None:
+    log(f"  $ {' '.join(cmd)}")
+    with logfile.open("a") as out:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        result = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        tail = logfile.read_text().splitlines()[-15:]
+        raise HardwayError(
+            f"`{' '.join(cmd[:3])} ...` failed (exit {result.returncode}); last lines of "
+            f"{logfile}:\n" + "\n".join(tail)
+        )
+
+
+def _build_step(step: dict, version: str, arch: str, out: Path, work: Path, log: Log,
+                logfile: Path) -> None:
+    env = _go_env(step["cgo"], arch)
+    flags = ["-trimpath", "-ldflags", step["ldflags"].format(v=version)]
+    if step["tags"]:
+        flags += ["-tags", step["tags"]]
+    if step.get("buildmode"):
+        flags += [f"-buildmode={step['buildmode']}"]
+    if step.get("wrapper"):
+        _build_kubelet(version, flags, env, out, work, log, logfile)
+        return
+    env["GOBIN"] = str(out)
+    _run(["go", "install", *flags, *[f"{p}@v{version}" for p in step["packages"]]],
+         work, env, log, logfile)
+
+
+def _build_kubelet(version: str, flags: list[str], env: dict[str, str], out: Path, work: Path,
+                   log: Log, logfile: Path) -> None:
+    """A wrapper module that requires k8s.io/kubernetes and pins every staging module."""
+    staging = "0." + version.split(".", 1)[1]
+    mod = work / "kubelet-wrapper"
+    mod.mkdir(parents=True, exist_ok=True)
+    listing = subprocess.run(["go", "list", "-m", "-json", f"{KUBERNETES}@v{version}"], env=env,
+                             capture_output=True, text=True, cwd=mod)
+    if listing.returncode != 0:
+        raise HardwayError(f"the Go module proxy has no {KUBERNETES}@v{version}: "
+                           f"{listing.stderr.strip()}")
+    info = json.loads(listing.stdout)
+    upstream = json.loads(subprocess.run(["go", "mod", "edit", "-json", info["GoMod"]], env=env,
+                                         capture_output=True, text=True, check=True).stdout)
+    lines = ["module local/kubelet-wrapper", "", f"go {upstream['Go']}", ""]
+    # Keep upstream's runtime GODEBUG defaults: its own godebug lines are ignored in a dependency.
+    lines += [f"godebug {d['Key']}={d['Value']}" for d in upstream.get("Godebug") or []]
+    lines += ["", f"require {KUBERNETES} v{version}", ""]
+    lines += [f"replace {r['Path']} => {r['Path']} v{staging}"
+              for r in upstream["Require"] if r["Version"] == "v0.0.0"]
+    (mod / "go.mod").write_text("\n".join(lines) + "\n")
+    (mod / "tools.go").write_text(
+        f'//go:build tools\n\npackage tools\n\nimport _ "{KUBERNETES}/cmd/kubelet"\n')
+    _run(["go", "mod", "tidy"], mod, env, log, logfile)
+    date = info.get("Time", "1970-01-01T00:00:00Z").replace("+00:00", "Z")
+    minor = version.split(".")[1]
+    ldflags = flags[flags.index("-ldflags") + 1]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        ldflags += (f" -X {pkg}.gitVersion=v{version} -X {pkg}.gitMajor=1 -X {pkg}.gitMinor={minor}"
+                    f" -X {pkg}.gitTreeState=clean -X {pkg}.buildDate={date}")
+    flags[flags.index("-ldflags") + 1] = ldflags
+    _run(["go", "build", *flags, "-o", str(out / "kubelet"), f"{KUBERNETES}/cmd/kubelet"],
+         mod, env, log, logfile)
+
+
+def build_component(settings: Settings, component: str, version: str, arch: str, log: Log) -> Path:
+    """Binaries of one component in a cache directory; built only if not cached yet."""
+    key = cache_key(component, version, arch, go_version())
+    out = settings.cache / "build" / f"{component}-{version}-{arch}-{key}"
+    if (out / ".complete").exists():
+        log(f"{component} {version}: cached ({out.name})")
+        return out
+    log(f"{component} {version}: building for {arch} (logs in {out}.log)")
+    work = settings.cache / "build" / "src"
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{component}-", dir=out.parent))
+    logfile = Path(f"{out}.log")
+    logfile.write_text("")
+    try:
+        for step in RECIPES[component]:
+            _build_step(step, version, arch, tmp, work, log, logfile)
+        (tmp / ".complete").write_text(key + "\n")
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def deterministic_tarball(members: dict[str, Path]) -> bytes:
+    """A .tar.gz whose bytes depend only on the files' contents and names."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in sorted(members):
+            data = members[name].read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o755, 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(data))
+    packed = io.BytesIO()
+    with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0, filename="") as gz:
+        gz.write(raw.getvalue())
+    return packed.getvalue()
+
+
+def package(art: artifacts.Artifact, built: Path) -> bytes:
+    """The release artifact's bytes, from built binaries, as upstream ships it."""
+    if art.kind == "binary":
+        return (built / art.files[0]).read_bytes()
+    members = {}
+    for member in art.files:
+        binary = built / member.rsplit("/", 1)[-1]
+        if not binary.exists():
+            raise HardwayError(f"{art.component}: the build produced no {binary.name}")
+        members[member] = binary
+    return deterministic_tarball(members)
+
+
+def build(settings: Settings, log: Log, components: tuple[str, ...] = artifacts.COMPONENTS) -> Mirror:
+    arch = artifacts.host_arch()
+    mirror = Mirror(settings.mirror)
+    versions = artifacts.pinned_versions()
+    for component in components:
+        art = artifacts.artifact(component, arch, versions[component])
+        built = build_component(settings, component, art.version, arch, log)
+        mirror.put(art, package(art, built), source="built")
+    return mirror

@@ -1,0 +1,1 @@
+"""Local lab nodes: systemd-nspawn machine containers on one Linux host."""

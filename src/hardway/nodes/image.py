@@ -1,0 +1,135 @@
+"""The nodes' base image: Debian 12 from debootstrap plus our node-side files.
+
+Built once into the cache, keyed by its recipe (package list, suite and the files under
+`rootfs/`), so editing any of those rebuilds it and nothing else does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from hardway.settings import HardwayError, Settings
+
+SUITE = "bookworm"
+PACKAGES = (
+    "systemd", "systemd-sysv", "dbus", "iproute2", "iptables", "conntrack", "procps", "curl",
+    "ca-certificates", "openssh-server", "python3", "kmod", "util-linux",
+)
+# Units that cannot work in a lab node, or would reach past it: systemd-sysctl would
+# apply the image's sysctl.d to the host kernel; networkd waits forever for udev.
+MASKED = (
+    "systemd-sysctl.service", "systemd-networkd.service", "systemd-networkd.socket",
+    "systemd-networkd-wait-online.service", "systemd-udevd.service",
+    "systemd-udev-trigger.service", "console-getty.service", "getty@.service",
+    "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",
+)
+ENABLED = ("hardway-cgroups.service", "hardway-kernel-view.service",
+           "hardway-network.service", "hardway-stop-pods.service")
+NODE_FILES = Path(__file__).resolve().parent / "rootfs"
+
+Log = Callable[[str], None]
+
+
+def recipe_key() -> str:
+    digest = hashlib.sha256()
+    digest.update(repr((SUITE, PACKAGES, MASKED, ENABLED)).encode())
+    for path in sorted(NODE_FILES.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(NODE_FILES)).encode())
+            digest.update(path.read_bytes())
+            digest.update(oct(path.stat().st_mode & 0o777).encode())
+    return digest.hexdigest()[:12]
+
+
+def debian_mirror(env: dict[str, str] | None = None) -> str:
+    """The Debian archive this host already uses (HARDWAY_DEBIAN_MIRROR overrides it)."""
+    env = os.environ if env is None else env
+    if env.get("HARDWAY_DEBIAN_MIRROR"):
+        return env["HARDWAY_DEBIAN_MIRROR"]
+    for uri in apt_uris(Path("/etc/apt")):
+        if uri.rstrip("/").endswith("/debian"):
+            return uri
+    raise HardwayError("no Debian archive found in /etc/apt: set HARDWAY_DEBIAN_MIRROR to the URL "
+                       "of a Debian mirror the host can reach")
+
+
+def apt_uris(apt: Path) -> list[str]:
+    """Archive URIs from deb822 .sources files and one-line .list files, in apt's order."""
+    uris: list[str] = []
+    files = [apt / "sources.list"] + sorted((apt / "sources.list.d").glob("*"))
+    for path in files:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        if path.suffix == ".sources":
+            uris += re.findall(r"^URIs:\s*(\S+)", text, flags=re.M)
+        elif path.suffix == ".list" or path.name == "sources.list":
+            uris += re.findall(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)", text, flags=re.M)
+    return uris
+
+
+def base_image(settings: Settings, log: Log) -> Path:
+    """The root directory of the cached base image, built if missing."""
+    key = recipe_key()
+    root = settings.cache / "images" / f"debian-{SUITE}-{key}"
+    if (root / ".complete").exists():
+        return root / "rootfs"
+    if shutil.which("debootstrap") is None:
+        raise HardwayError("debootstrap is missing: apt-get install debootstrap")
+    tmp = root.with_name(root.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    log(f"building the node base image (Debian {SUITE}, once; ~2 min) into {root}")
+    logfile = root.with_name(root.name + ".log")
+    with logfile.open("w") as out:
+        result = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
+             str(tmp / "rootfs"), debian_mirror()], stdout=out, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        tail = "\n".join(logfile.read_text().splitlines()[-10:])
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise HardwayError(f"debootstrap failed (exit {result.returncode}); see {logfile}:\n{tail}")
+    customise(tmp / "rootfs")
+    (tmp / ".complete").write_text(key + "\n")
+    shutil.rmtree(root, ignore_errors=True)
+    tmp.rename(root)
+    return root / "rootfs"
+
+
+def customise(rootfs: Path) -> None:
+    for source in sorted(NODE_FILES.rglob("*")):
+        target = rootfs / source.relative_to(NODE_FILES)
+        if source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    systemd = rootfs / "etc/systemd/system"
+    for unit in MASKED:
+        link = systemd / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
+    for unit in ENABLED:
+        wanted = "sysinit.target" if unit in ("hardway-cgroups.service",
+                                             "hardway-kernel-view.service") \
+            else "multi-user.target"
+        wants = systemd / f"{wanted}.wants"
+        wants.mkdir(exist_ok=True)
+        link = wants / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to(f"/etc/systemd/system/{unit}")
+    # Per-node identity is written at node creation: no shared machine-id or host keys.
+    (rootfs / "etc/machine-id").write_text("")
+    for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    # Nodes have no route to any archive; apt must never try.
+    (rootfs / "etc/apt/sources.list").write_text("")
+    for path in (rootfs / "etc/apt/sources.list.d").glob("*"):
+        path.unlink()
+    (rootfs / "etc/hostname").write_text("node\n")

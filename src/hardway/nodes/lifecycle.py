@@ -1,0 +1,380 @@
+"""Bring local lab nodes up, list them, restart them and take them down.
+
+A node is a systemd-nspawn machine container booted from the shared base image through
+an overlay (a few MB per node), with a plain directory for containerd's data (its
+overlayfs snapshotter cannot work on an overlay root). Everything about a node is under
+`<state>/nodes/<name>/`; `node.json` is written before anything is started, so a `down`
+after a crash at any point finds what to clean.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hardway.nodes import cgroups, host, image
+from hardway.settings import HardwayError, Settings, UsageError
+
+MAX_NODES = 8
+READY_DEADLINE = 90.0
+STOP_DEADLINE = 15.0
+NSPAWN_RUN = Path("/run/systemd/nspawn")
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Node:
+    name: str
+    index: int
+    machine: str
+    address: str
+    base: str
+    cgroups: list[str] = field(default_factory=list)
+    pid: int | None = None
+    host_key: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None and _alive(self.pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "systemd-nspawn"
+    except OSError:
+        return False
+
+
+class Lab:
+    """The set of local nodes that one bridge and state directory describe."""
+
+    def __init__(self, settings: Settings, log: Log):
+        self.s = settings
+        self.log = log
+        self.nodes_dir = settings.state / "nodes"
+        self.ssh_dir = settings.state / "ssh"
+
+    # --- bookkeeping -------------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One hardway at a time per lab; the kernel drops the lock if we are killed."""
+        self.s.state.mkdir(parents=True, exist_ok=True)
+        with (self.s.state / "lock").open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise HardwayError(f"another hardway command is working on {self.s.state}; "
+                                   "wait for it to finish") from None
+            yield
+
+    def node_dir(self, name: str) -> Path:
+        return self.nodes_dir / name
+
+    def load(self) -> list[Node]:
+        nodes = []
+        for path in sorted(self.nodes_dir.glob("*/node.json")):
+            nodes.append(Node(**json.loads(path.read_text())))
+        return sorted(nodes, key=lambda n: n.index)
+
+    def save(self, node: Node) -> None:
+        path = self.node_dir(node.name) / "node.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(node), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    def machine_name(self, name: str) -> str:
+        return f"{self.s.bridge}-{name}"
+
+    @property
+    def key(self) -> Path:
+        return self.ssh_dir / "id_ed25519"
+
+    def ensure_key(self) -> None:
+        if not self.key.exists():
+            self.ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hardway-lab",
+                            "-f", str(self.key)], check=True)
+
+    def ssh_args(self) -> list[str]:
+        return ["-i", str(self.key), "-o", f"UserKnownHostsFile={self.ssh_dir / 'known_hosts'}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+                "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR"]
+
+    def ssh(self, node: Node, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        return subprocess.run(["ssh", *self.ssh_args(), f"root@{node.address}", command],
+                              capture_output=True, text=True, timeout=timeout)
+
+    # --- up ------------------------------------------------------------------------------
+
+    def up(self, count: int | None) -> list[Node]:
+        problems = host.blocking_problems(self.s)
+        if problems:
+            raise HardwayError("the host is not ready for lab nodes:\n" + "\n".join(
+                f"  {p.name}: {p.detail} -> {p.fix}" for p in problems))
+        with self.locked():
+            existing = self.load()
+            if count is None:
+                count = max(len(existing), 1)
+            if not 1 <= count <= MAX_NODES:
+                raise UsageError(f"--count must be from 1 to {MAX_NODES}")
+            if len(existing) > count:
+                raise UsageError(f"{len(existing)} nodes exist already; run `hardway nodes down` "
+                                 f"first to start over with {count}")
+            base = image.base_image(self.s, self.log)
+            self.ensure_key()
+            host.bridge_up(self.s)
+            names = [f"node{i}" for i in range(1, count + 1)]
+            nodes = {n.name: n for n in existing}
+            for index, name in enumerate(names, start=1):
+                node = nodes.get(name) or self.create(name, index, base)
+                nodes[name] = node
+                if not node.running:
+                    self.start(node)
+            self.write_known_hosts(list(nodes.values()))
+            for node in nodes.values():
+                self.wait_ready(node)
+            result = [nodes[n] for n in names]
+            self.write_inventory(result)
+            return result
+
+    def create(self, name: str, index: int, base: Path) -> Node:
+        directory = self.node_dir(name)
+        upper = directory / "upper"
+        address = self.s.node_address(index)
+        node = Node(name=name, index=index, machine=self.machine_name(name),
+                    address=str(address), base=str(base))
+        self.save(node)  # first, so a crash from here on leaves something `down` can find
+        for sub in ("etc/ssh", "etc/hardway", "root/.ssh", "var/lib/containerd"):
+            (upper / sub).mkdir(parents=True, exist_ok=True)
+        (directory / "containerd").mkdir(exist_ok=True)
+        (upper / "etc/hostname").write_text(f"{name}\n")
+        (upper / "etc/hosts").write_text(f"127.0.0.1 localhost\n{address} {name}\n"
+                                         "::1 localhost ip6-localhost ip6-loopback\n")
+        (upper / "etc/machine-id").write_text(secrets.token_hex(16) + "\n")
+        (upper / "etc/hardway/node.env").write_text(
+            f"NODE_ADDRESS={address}/{self.s.subnet.prefixlen}\nNODE_NAME={name}\n")
+        key = upper / "etc/ssh/ssh_host_ed25519_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
+                        str(key)], check=True)
+        authorized = upper / "root/.ssh/authorized_keys"
+        authorized.write_text(Path(f"{self.key}.pub").read_text())
+        os.chmod(upper / "root/.ssh", 0o700)
+        os.chmod(authorized, 0o600)
+        node.host_key = " ".join(Path(f"{key}.pub").read_text().split()[:2])
+        self.save(node)
+        return node
+
+    def nspawn_command(self, node: Node) -> list[str]:
+        directory = self.node_dir(node.name)
+        command = [
+            "systemd-nspawn", "--quiet", "--directory", node.base,
+            f"--overlay={node.base}:{directory / 'upper'}:/",
+            f"--machine={node.machine}", f"--hostname={node.name}", "--boot",
+            "--keep-unit", "--capability=all", f"--network-bridge={self.s.bridge}",
+            "--resolv-conf=off", "--link-journal=no", "--timezone=off",
+            # runc needs its own session keyring; /dev/kmsg is fatal for the kubelet if absent.
+            "--system-call-filter=@keyring", "--bind=/dev/kmsg",
+            f"--bind={directory / 'containerd'}:/var/lib/containerd",
+            "--console=read-only",
+        ]
+        if cgroups.systemd_is_pid1():
+            registered = "yes" if Path("/run/systemd/machines").is_dir() else "no"
+            command.insert(-1, f"--register={registered}")
+            return [
+                "systemd-run", f"--unit=hardway-{node.machine}", "--collect",
+                "--property=Delegate=yes", f"--property=MemoryMax={self.s.node_memory}",
+                f"--property=TasksMax={self.s.node_pids}", "--property=KillMode=mixed",
+                "--service-type=notify", "--quiet", "--", *command,
+            ]
+        command.insert(-1, "--register=no")
+        return command
+
+    def start(self, node: Node) -> None:
+        directory = self.node_dir(node.name)
+        self.cleanup_processes(node)
+        console = (directory / "console.log").open("ab")
+        command = self.nspawn_command(node)
+        self.log(f"{node.name}: booting {node.address} ({node.machine})")
+        if command[0] == "systemd-run":
+            subprocess.run(command, check=True, stdout=console, stderr=subprocess.STDOUT)
+            out = subprocess.run(["systemctl", "show", "-P", "MainPID",
+                                  f"hardway-{node.machine}.service"],
+                                 capture_output=True, text=True)
+            node.pid = int(out.stdout.strip() or 0) or None
+            self.save(node)
+            return
+        node.cgroups = cgroups.create(f"hardway-{node.machine}", self.s.node_memory,
+                                      self.s.node_pids)
+        self.save(node)
+        dirs = node.cgroups
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=console,
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=lambda: cgroups.join(dirs))
+        node.pid = process.pid
+        self.save(node)
+
+    def wait_ready(self, node: Node) -> None:
+        """Until the node's systemd reports `running`, with what was seen on failure."""
+        deadline = time.monotonic() + READY_DEADLINE
+        seen = "no answer"
+        while time.monotonic() < deadline:
+            if not node.running:
+                tail = self._console_tail(node)
+                raise HardwayError(f"{node.name} stopped while booting; its console said:\n{tail}")
+            try:
+                result = self.ssh(node, "systemctl is-system-running", timeout=10)
+            except subprocess.TimeoutExpired:
+                continue
+            state = result.stdout.strip()
+            if state == "running":
+                return
+            if state == "degraded":
+                failed = self.ssh(node, "systemctl --failed --no-legend --plain").stdout
+                raise HardwayError(f"{node.name} booted with failed units:\n{failed}")
+            seen = state or result.stderr.strip() or seen
+            time.sleep(0.3)
+        raise HardwayError(f"{node.name} was not running after {READY_DEADLINE:.0f} s (last seen: "
+                           f"{seen}); console: {self.node_dir(node.name) / 'console.log'}")
+
+    def _console_tail(self, node: Node) -> str:
+        path = self.node_dir(node.name) / "console.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-10:]) if path.exists() else ""
+
+    def write_known_hosts(self, nodes: list[Node]) -> None:
+        lines = [f"{n.address} {n.host_key}\n" for n in sorted(nodes, key=lambda n: n.index)]
+        (self.ssh_dir / "known_hosts").write_text("".join(lines))
+
+    def write_inventory(self, nodes: list[Node]) -> Path:
+        inventory = self.s.inventory
+        inventory.mkdir(parents=True, exist_ok=True)
+        hosts = {n.name: {"ansible_host": n.address,
+                          "lab_pod_cidr": f"10.240.{n.index}.0/24"} for n in nodes}
+        data = {"all": {
+            "children": {"lab_nodes": {"hosts": hosts}},
+            "vars": {
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(self.key),
+                "ansible_ssh_common_args": " ".join(self.ssh_args()[2:]),
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "lab_local_nodes": True,
+                "lab_mirror_url": self.s.mirror_url,
+            },
+        }}
+        path = inventory / "hosts.yml"
+        header = "# Written by `hardway nodes up`; it is rewritten on every run.\n"
+        path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    # --- down and restart -----------------------------------------------------------------
+
+    def stop(self, node: Node) -> None:
+        """Stop a node in an orderly way, then make sure nothing of it is left running."""
+        if node.running:
+            self.log(f"{node.name}: stopping")
+            if cgroups.systemd_is_pid1() and not node.cgroups:
+                subprocess.run(["systemctl", "stop", f"hardway-{node.machine}.service"],
+                               capture_output=True)
+            else:
+                # nspawn turns SIGTERM into an orderly shutdown of the node's systemd.
+                os.kill(node.pid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_DEADLINE
+            while node.running and time.monotonic() < deadline:
+                time.sleep(0.1)
+        self.cleanup_processes(node)
+        node.pid = None
+        self.save(node)
+
+    def cleanup_processes(self, node: Node) -> None:
+        if node.pid and _alive(node.pid):
+            os.kill(node.pid, signal.SIGKILL)
+        left = cgroups.kill_all(node.cgroups)
+        if left:
+            raise HardwayError(f"{node.name}: processes {sorted(left)} would not die")
+        stuck = cgroups.remove(node.cgroups)
+        if stuck:
+            raise HardwayError(f"{node.name}: could not remove cgroups {stuck}")
+        node.cgroups = []
+        # The veth normally goes with the node's network namespace; remove it if it did not.
+        veth = f"vb-{node.machine}"
+        if host.ip_json("link", "show", "dev", veth):
+            subprocess.run(["ip", "link", "delete", veth], capture_output=True)
+        propagate = NSPAWN_RUN / "propagate" / node.machine
+        shutil.rmtree(propagate, ignore_errors=True)
+
+    def restart(self, name: str) -> Node:
+        with self.locked():
+            nodes = {n.name: n for n in self.load()}
+            if name not in nodes:
+                raise UsageError(f"no node called {name}; `hardway nodes list` shows the nodes")
+            node = nodes[name]
+            self.stop(node)
+            self.start(node)
+            self.wait_ready(node)
+            return node
+
+    def down(self) -> list[str]:
+        """Remove every node and the bridge; returns what could not be cleaned."""
+        with self.locked():
+            for node in self.load():
+                self.stop(node)
+                shutil.rmtree(self.node_dir(node.name), ignore_errors=True)
+            # Whatever a crash left without a node.json: cgroups named for this lab.
+            stray = cgroups.leftovers(f"hardway-{self.s.bridge}-")
+            cgroups.kill_all(stray)
+            cgroups.remove(stray)
+            host.bridge_down(self.s)
+            for path in (self.s.inventory / "hosts.yml", self.ssh_dir / "known_hosts"):
+                path.unlink(missing_ok=True)
+            # nspawn's runtime directories, when no other container uses them.
+            for path in ("propagate", "locks", ""):
+                _rmdir_if_empty(NSPAWN_RUN / path)
+            shutil.rmtree(self.nodes_dir, ignore_errors=True)
+            return self.leftovers()
+
+    def leftovers(self) -> list[str]:
+        """Anything of this lab still on the host: processes, cgroups, links, state."""
+        found = []
+        found += [f"cgroup {c}" for c in cgroups.leftovers(f"hardway-{self.s.bridge}-")]
+        if host.ip_json("link", "show", "dev", self.s.bridge):
+            found.append(f"link {self.s.bridge}")
+        for link in host.ip_json("link", "show"):
+            if link.get("ifname", "").startswith(f"vb-{self.s.bridge}"):
+                found.append(f"link {link['ifname']}")
+        for proc in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                args = proc.read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if args and args[0].endswith(b"systemd-nspawn") and \
+                    any(a.startswith(f"--machine={self.s.bridge}-".encode()) for a in args):
+                found.append(f"process {proc.parent.name} (systemd-nspawn)")
+        for path in [self.nodes_dir, *NSPAWN_RUN.glob(f"propagate/{self.s.bridge}-*")]:
+            if path.exists():
+                found.append(f"directory {path}")
+        return found
+
+
+def _rmdir_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass

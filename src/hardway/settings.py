@@ -1,0 +1,106 @@
+"""Where hardway keeps things, and the knobs a user can turn with environment variables.
+
+Everything slow to make (base images, Go builds, the mirror) lives under the cache
+directory, keyed by what made it; everything that describes running nodes lives under
+the state directory. Neither is inside the repository.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+# The repository holds the Ansible content (roles, labs, site.yml) next to this package.
+REPO = Path(__file__).resolve().parents[2]
+
+
+class UsageError(Exception):
+    """Bad input from the user: the message says what to change. Exit code 2."""
+
+
+class HardwayError(Exception):
+    """Something failed that the user can act on: the message says how. Exit code 1."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    cache: Path
+    state: Path
+    mirror: Path
+    bridge: str
+    subnet: ipaddress.IPv4Network
+    mirror_port: int
+    node_memory: int = 1536 * 2**20
+    node_pids: int = 4096
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        cache = Path(env.get("HARDWAY_CACHE", "/var/cache/hardway"))
+        bridge = env.get("HARDWAY_BRIDGE", "hwlab0")
+        # Node veths are named vb-<bridge>-nodeN and interface names stop at 15 characters.
+        if not 1 <= len(bridge) <= 6 or not bridge.isalnum():
+            raise UsageError(
+                f"HARDWAY_BRIDGE={bridge!r} is not a usable bridge name: "
+                "use 1-6 letters or digits, e.g. hwlab0"
+            )
+        raw = env.get("HARDWAY_SUBNET", "10.77.0.0/24")
+        try:
+            subnet = ipaddress.IPv4Network(raw, strict=True)
+        except ValueError as exc:
+            raise UsageError(
+                f"HARDWAY_SUBNET={raw!r} is not an IPv4 network ({exc}): use e.g. 10.77.0.0/24"
+            ) from None
+        if subnet.prefixlen > 28 or not subnet.is_private:
+            raise UsageError(
+                f"HARDWAY_SUBNET={raw} must be a private range of /28 or larger, e.g. 10.77.0.0/24"
+            )
+        port = env.get("HARDWAY_MIRROR_PORT", "8077")
+        if not port.isdigit() or not 1024 <= int(port) <= 65535:
+            raise UsageError(f"HARDWAY_MIRROR_PORT={port!r} must be a port from 1024 to 65535")
+        memory = env.get("HARDWAY_NODE_MEMORY", "1536M")
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        try:
+            node_memory = int(memory[:-1]) * units[memory[-1].upper()] if memory[-1:].isalpha() \
+                else int(memory)
+        except (KeyError, ValueError):
+            raise UsageError(f"HARDWAY_NODE_MEMORY={memory!r} must be a size such as 1536M or 2G") \
+                from None
+        pids = env.get("HARDWAY_NODE_PIDS", "4096")
+        if not pids.isdigit() or int(pids) < 256:
+            raise UsageError(f"HARDWAY_NODE_PIDS={pids!r} must be a number of at least 256")
+        if node_memory < 512 * 2**20:
+            raise UsageError(f"HARDWAY_NODE_MEMORY={memory} is too small: a node needs 512M or more")
+        return cls(
+            node_memory=node_memory,
+            node_pids=int(pids),
+            cache=cache,
+            state=Path(env.get("HARDWAY_STATE", "/var/lib/hardway")),
+            mirror=Path(env.get("HARDWAY_MIRROR", str(cache / "mirror"))),
+            bridge=bridge,
+            subnet=subnet,
+            mirror_port=int(port),
+        )
+
+    @cached_property
+    def host_address(self) -> ipaddress.IPv4Address:
+        """The host's own address on the lab bridge: the first in the subnet."""
+        return self.subnet.network_address + 1
+
+    def node_address(self, index: int) -> ipaddress.IPv4Address:
+        """Node N (from 1) gets the Nth address after the first ten, which stay for the host."""
+        address = self.subnet.network_address + 10 + index
+        if address >= self.subnet.broadcast_address:
+            raise UsageError(f"{self.subnet} has no room for node {index}: use a larger subnet")
+        return address
+
+    @property
+    def mirror_url(self) -> str:
+        return f"http://{self.host_address}:{self.mirror_port}"
+
+    @property
+    def inventory(self) -> Path:
+        return Path(os.environ.get("HARDWAY_INVENTORY", str(REPO / "inventories" / "local")))
