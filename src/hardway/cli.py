@@ -108,6 +108,22 @@ def mirror_verify() -> None:
     console.print(f"{checked} files verified in {store.root}")
 
 
+# --- the main job ------------------------------------------------------------------------
+
+@main.command()
+@click.option("--count", type=int, default=None, help="How many nodes (1-8). Default: 1.")
+@handled
+def up(count: int | None) -> None:
+    """Build or reuse the mirror, boot local nodes, provision them with site.yml, check them."""
+    from hardway import provision
+
+    results = provision.up(settings(), count, log)
+    print_table("lab nodes", ["node", "result", "detail"],
+                [[h.node, "ready" if h.ok else "FAILED", h.detail] for h in results], "table")
+    if not all(h.ok for h in results):
+        raise HardwayError("some nodes are not ready; see the table above")
+
+
 # --- doctor and nodes ------------------------------------------------------------------
 
 @main.command()

@@ -1,7 +1,7 @@
 """What the pinned upstream artifacts are and where they live.
 
-The single source is the Ansible content: `roles/download/vars/main.yml` for paths and
-checksum formats, each component role's defaults for its pinned version. Python reads
+The single source is the Ansible content: `roles/download/vars/main/` for paths,
+checksum formats and official checksums, each component role's defaults for its pinned version. Python reads
 the same files, so the mirror and the roles cannot disagree.
 """
 
@@ -11,13 +11,15 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import yaml
 
 from hardway.settings import REPO, HardwayError
 
 COMPONENTS = ("kubelet", "containerd", "runc", "cni_plugins", "crictl")
 ARCHES = ("amd64", "arm64")
+
+
+DOWNLOAD_VARS = REPO / "roles" / "download" / "vars" / "main"
 
 
 def _load(path: Path) -> dict:
@@ -76,25 +78,24 @@ class Artifact:
 
 
 def specs() -> dict:
-    return _load(REPO / "roles" / "download" / "vars" / "main.yml")["download_artifacts"]
+    return _load(DOWNLOAD_VARS / "artifacts.yml")["download_artifacts"]
 
 
 def pinned_versions() -> dict[str, str]:
-    return {c: str(_load(REPO / "roles" / c / "defaults" / "main.yml")[f"{c}_version"]) for c in COMPONENTS}
+    return {c: str(_load(REPO / "roles" / c / "defaults" / "main.yml")[f"{c}_version"])
+            for c in COMPONENTS}
 
 
 def upstream_checksums() -> dict:
     """component -> arch -> version -> 'sha256:...', the official release checksums."""
-    return _load(REPO / "roles" / "download" / "vars" / "checksums.yml")
+    return _load(DOWNLOAD_VARS / "checksums.yml")["download_upstream_checksums"]
 
 
 def artifact(component: str, arch: str, version: str | None = None) -> Artifact:
     spec = specs()[component]
     version = version or pinned_versions()[component]
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-
     def render(template: str) -> str:
-        return env.from_string(template).render(version=version, arch=arch)
+        return template.format(version=version, arch=arch)
 
     return Artifact(
         component=component,
@@ -125,7 +126,7 @@ def host_arch() -> str:
     import platform
 
     machine = platform.machine()
-    arch = _load(REPO / "roles" / "download" / "vars" / "main.yml")["download_arch_map"].get(machine)
+    arch = _load(DOWNLOAD_VARS / "artifacts.yml")["download_arch_map"].get(machine)
     if arch is None:
         raise HardwayError(f"this host's architecture {machine} is not supported: use amd64 or arm64")
     return arch

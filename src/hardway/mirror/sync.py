@@ -25,7 +25,7 @@ def expected(checksums: dict, art: artifacts.Artifact) -> str:
     if not value:
         raise UsageError(
             f"no upstream checksum is pinned for {art.component} {art.version} ({art.arch}): add "
-            f"it to roles/download/vars/checksums.yml from the project's official checksum file "
+            f"it to roles/download/vars/main/checksums.yml from the project's official checksum file "
             f"({art.checksum_path})")
     algo, _, digest = str(value).partition(":")
     if algo != "sha256" or len(digest) != 64:

@@ -85,7 +85,7 @@ def checks(settings: Settings) -> list[Finding]:
 
 
 def network_checks(settings: Settings) -> list[Finding]:
-    links = {link["ifname"]: link for link in ip_json("link", "show")}
+    links = {link["ifname"]: link for link in ip_json("-d", "link", "show")}
     bridge = links.get(settings.bridge)
     ours = bridge is not None and bridge.get("linkinfo", {}).get("info_kind") == "bridge" and \
         any(a.get("local") == str(settings.host_address)

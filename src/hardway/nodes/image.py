@@ -19,7 +19,7 @@ from hardway.settings import HardwayError, Settings
 SUITE = "bookworm"
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "iproute2", "iptables", "conntrack", "procps", "curl",
-    "ca-certificates", "openssh-server", "python3", "kmod", "util-linux",
+    "ca-certificates", "openssh-server", "python3", "python3-apt", "kmod", "util-linux",
 )
 # Units that cannot work in a lab node, or would reach past it: systemd-sysctl would
 # apply the image's sysctl.d to the host kernel; networkd waits forever for udev.
@@ -29,7 +29,7 @@ MASKED = (
     "systemd-udev-trigger.service", "console-getty.service", "getty@.service",
     "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",
 )
-ENABLED = ("hardway-cgroups.service", "hardway-kernel-view.service",
+ENABLED = ("hardway-cgroups.service", "hardway-kernel-view.service", "hardway-net-sysctls.service",
            "hardway-network.service", "hardway-stop-pods.service")
 NODE_FILES = Path(__file__).resolve().parent / "rootfs"
 

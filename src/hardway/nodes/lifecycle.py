@@ -275,8 +275,11 @@ class Lab:
                 "ansible_ssh_private_key_file": str(self.key),
                 "ansible_ssh_common_args": " ".join(self.ssh_args()[2:]),
                 "ansible_python_interpreter": "/usr/bin/python3",
+                # Local nodes share the host's kernel, swap and (no) archive access.
                 "lab_local_nodes": True,
-                "lab_mirror_url": self.s.mirror_url,
+                "node_prereqs_update_cache": False,
+                "node_prereqs_disable_swap": False,
+                "kubelet_protect_kernel_defaults": True,
             },
         }}
         path = inventory / "hosts.yml"
@@ -341,9 +344,13 @@ class Lab:
             stray = cgroups.leftovers(f"hardway-{self.s.bridge}-")
             cgroups.kill_all(stray)
             cgroups.remove(stray)
+            from hardway.mirror import serve
+
+            serve.stop_background(self.s)
             host.bridge_down(self.s)
             for path in (self.s.inventory / "hosts.yml", self.ssh_dir / "known_hosts"):
                 path.unlink(missing_ok=True)
+            shutil.rmtree(self.s.inventory / "group_vars", ignore_errors=True)
             # nspawn's runtime directories, when no other container uses them.
             for path in ("propagate", "locks", ""):
                 _rmdir_if_empty(NSPAWN_RUN / path)

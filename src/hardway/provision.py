@@ -1,0 +1,105 @@
+"""`hardway up`: local nodes, the mirror served to them, site.yml, and a health check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from hardway.mirror import artifacts, build, images, serve
+from hardway.mirror.store import Mirror
+from hardway.nodes.lifecycle import Lab, Node
+from hardway.settings import REPO, HardwayError, Settings
+
+Log = Callable[[str], None]
+
+
+def mirror_vars(settings: Settings, mirror: Mirror) -> dict:
+    """Inventory variables that point the roles at a served mirror and its checksums."""
+    index = mirror.index()
+    url = settings.mirror_url
+    arch = artifacts.host_arch()
+    archives = {}
+    for name, entry in index["images"].items():
+        key = Path(entry["file"]).name.removesuffix(f"-{arch}.tar")
+        if entry["file"].endswith(f"-{arch}.tar"):
+            archives[key] = {"url": f"{url}/{entry['file']}", "sha256": entry["sha256"]}
+            del name
+    return {
+        "download_base_urls": {"kubernetes": f"{url}/kubernetes", "github": f"{url}/github"},
+        "download_checksums": index["checksums"],
+        "lab_images_offline": True,
+        "lab_images_archives": archives,
+        "containerd_sandbox_image": images.image_names()["pause"],
+    }
+
+
+def write_mirror_vars(settings: Settings, mirror: Mirror) -> Path:
+    path = settings.inventory / "group_vars" / "all" / "mirror.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# Written by `hardway up`: the roles fetch from this host's mirror.\n" +
+                    yaml.safe_dump(mirror_vars(settings, mirror), sort_keys=True))
+    return path
+
+
+def ansible_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    return env
+
+
+def run_playbook(settings: Settings, playbook: str, *extra: str) -> subprocess.CompletedProcess:
+    # The ansible-playbook installed beside this Python, even when the venv is not active.
+    binary = Path(sys.executable).parent / "ansible-playbook"
+    command = [str(binary) if binary.exists() else "ansible-playbook", "-i", str(settings.inventory / "hosts.yml"),
+               str(REPO / playbook), *extra]
+    return subprocess.run(command, cwd=REPO, env=ansible_env())
+
+
+@dataclass
+class Health:
+    node: str
+    ok: bool
+    detail: str
+
+
+def health(lab: Lab, node: Node, deadline: float = 60) -> Health:
+    """containerd answers, the kubelet is healthy, and the node runs the pinned kubelet."""
+    probe = ("systemctl is-active containerd kubelet && "
+             "curl -fsS http://127.0.0.1:10248/healthz && echo && "
+             "/usr/local/bin/kubelet --version && crictl --timeout 5s info >/dev/null && echo cri-ok")
+    end = time.monotonic() + deadline
+    last = ""
+    while time.monotonic() < end:
+        result = lab.ssh(node, probe)
+        last = (result.stdout + result.stderr).strip()
+        if result.returncode == 0 and "cri-ok" in result.stdout:
+            version = next((line for line in result.stdout.splitlines()
+                            if line.startswith("Kubernetes ")), "")
+            return Health(node.name, True, f"containerd and kubelet up, {version}")
+        time.sleep(1)
+    return Health(node.name, False, last.splitlines()[-1] if last else "no answer")
+
+
+def up(settings: Settings, count: int | None, log: Log) -> list[Health]:
+    mirror = build.build(settings, log)
+    images.build_all(settings, mirror, log)
+    checked, problems = mirror.verify()
+    if problems:
+        raise HardwayError("the mirror is damaged: " + "; ".join(
+            f"{p.path}: {p.reason}" for p in problems) + " (run `hardway mirror build` again)")
+    lab = Lab(settings, log)
+    nodes = lab.up(count)
+    write_mirror_vars(settings, mirror)
+    log(f"serving the mirror at {serve.start_background(settings)}")
+    log("provisioning with site.yml")
+    if run_playbook(settings, "site.yml").returncode != 0:
+        raise HardwayError("site.yml failed (see above); fix the cause and run `hardway up` "
+                           "again: it picks up where it stopped")
+    return [health(lab, node) for node in nodes]
