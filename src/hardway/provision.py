@@ -57,8 +57,8 @@ def ansible_env() -> dict[str, str]:
 def run_playbook(settings: Settings, playbook: str, *extra: str) -> subprocess.CompletedProcess:
     # The ansible-playbook installed beside this Python, even when the venv is not active.
     binary = Path(sys.executable).parent / "ansible-playbook"
-    command = [str(binary) if binary.exists() else "ansible-playbook", "-i", str(settings.inventory / "hosts.yml"),
-               str(REPO / playbook), *extra]
+    command = [str(binary) if binary.exists() else "ansible-playbook",
+               "-i", str(settings.inventory / "hosts.yml"), str(REPO / playbook), *extra]
     return subprocess.run(command, cwd=REPO, env=ansible_env())
 
 

@@ -9,6 +9,7 @@ kills whatever is still in it and removes the directories depth-first.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -111,10 +112,8 @@ def kill_all(dirs: list[str], deadline: float = 10.0) -> set[int]:
     end = time.monotonic() + deadline
     while (alive := pids(dirs)) and time.monotonic() < end:
         for pid in alive:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.1)
     return pids(dirs)
 

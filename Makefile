@@ -1,0 +1,40 @@
+# Two entry points, both safe on a fresh Debian 12 machine (run as root):
+#   make lab   - build or reuse the mirror, boot a local lab node, provision it, check it
+#   make test  - the whole test suite: unit, lint, and real nodes (molecule + pytest)
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+HOST_PACKAGES := systemd-container debootstrap libseccomp-dev pkg-config gcc libc6-dev \
+	busybox-static nginx-light iproute2 openssh-client curl
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: lab test host-packages venv down clean
+
+lab: host-packages venv
+	$(BIN)/hardway up
+
+test: host-packages venv
+	$(BIN)/pytest
+
+down: venv
+	$(BIN)/hardway nodes down
+
+host-packages:
+	@missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+		| grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing host packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@command -v go >/dev/null || { echo "Go 1.26+ is needed to build the mirror: install it first" >&2; exit 1; }
+
+venv: $(BIN)/hardway
+
+$(BIN)/hardway: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info

@@ -1,0 +1,67 @@
+import gzip
+import io
+import json
+import tarfile
+
+from hardway.mirror import artifacts, build, images
+
+
+def test_tarballs_are_byte_identical_across_builds(tmp_path):
+    (tmp_path / "containerd").write_bytes(b"\x7fELF containerd")
+    (tmp_path / "ctr").write_bytes(b"\x7fELF ctr")
+    members = {"bin/containerd": tmp_path / "containerd", "bin/ctr": tmp_path / "ctr"}
+    first = build.deterministic_tarball(members)
+    (tmp_path / "ctr").touch()  # a newer mtime must not matter
+    assert build.deterministic_tarball(members) == first
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        assert tar.getnames() == ["bin/containerd", "bin/ctr"]
+        assert {m.mtime for m in tar.getmembers()} == {0}
+
+
+def test_release_tarballs_hold_the_official_member_names(tmp_path):
+    for name in ("containerd", "containerd-shim-runc-v2", "ctr"):
+        (tmp_path / name).write_bytes(name.encode())
+    data = build.package(artifacts.artifact("containerd", "amd64"), tmp_path)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert sorted(tar.getnames()) == ["bin/containerd", "bin/containerd-shim-runc-v2",
+                                          "bin/ctr"]
+
+
+def test_cache_key_follows_version_recipe_and_go():
+    key = build.cache_key("runc", "1.5.2", "amd64", "go1.26.8")
+    assert key == build.cache_key("runc", "1.5.2", "amd64", "go1.26.8")
+    assert key != build.cache_key("runc", "1.5.3", "amd64", "go1.26.8")
+    assert key != build.cache_key("runc", "1.5.2", "amd64", "go1.27.0")
+    assert key != build.cache_key("runc", "1.5.2", "arm64", "go1.26.8")
+
+
+def test_every_component_has_a_recipe():
+    assert set(build.RECIPES) == set(artifacts.COMPONENTS)
+
+
+def oci_contents(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def test_oci_archive_names_the_image_and_is_deterministic():
+    rootfs = images.Rootfs()
+    rootfs.file("bin/hello", b"#!/bin/sh\necho hi\n", 0o755)
+    rootfs.symlink("bin/sh", "hello")
+    data = images.oci_archive("lab.local/hello:1.0", rootfs, "amd64", {"Cmd": ["/bin/hello"]})
+    assert data == images.oci_archive("lab.local/hello:1.0", rootfs, "amd64",
+                                      {"Cmd": ["/bin/hello"]})
+    files = oci_contents(data)
+    index = json.loads(files["index.json"])
+    descriptor = index["manifests"][0]
+    assert descriptor["annotations"]["io.containerd.image.name"] == "lab.local/hello:1.0"
+    manifest = json.loads(files["blobs/sha256/" + descriptor["digest"].split(":")[1]])
+    layer = files["blobs/sha256/" + manifest["layers"][0]["digest"].split(":")[1]]
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer))) as tar:
+        link = tar.getmember("bin/sh")
+        assert link.issym() and link.linkname == "hello"  # relative, so /bin/sh works
+
+
+def test_image_names_come_from_the_ansible_defaults():
+    assert set(images.image_names()) == {"pause", "nginx", "busybox"}
+    assert all(name.startswith("lab.local/") for name in images.image_names().values())

@@ -1,0 +1,101 @@
+from pathlib import Path
+
+from hardway.nodes import cgroups, host, image
+from hardway.nodes.lifecycle import Lab, Node
+from hardway.settings import Settings
+
+PROC_CGROUP = """\
+9:name=systemd:/
+8:pids:/
+4:memory:/process_api/abc
+2:cpu,cpuacct:/
+0::/
+"""
+MOUNTINFO = """\
+30 25 0:26 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+31 25 0:27 / /sys/fs/cgroup/pids rw,nosuid - cgroup cgroup rw,pids
+32 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpuacct,cpu
+33 25 0:29 / /sys/fs/cgroup/systemd rw,nosuid - cgroup cgroup rw,xattr,name=systemd
+34 25 0:30 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+"""
+
+
+def test_every_hierarchy_is_found_with_our_place_in_it():
+    found = {h.controllers: (str(h.mount), h.path)
+             for h in cgroups.hierarchies(PROC_CGROUP, MOUNTINFO)}
+    assert found == {
+        "name=systemd": ("/sys/fs/cgroup/systemd", "/"),
+        "pids": ("/sys/fs/cgroup/pids", "/"),
+        "memory": ("/sys/fs/cgroup/memory", "/process_api/abc"),
+        "cpu,cpuacct": ("/sys/fs/cgroup/cpu,cpuacct", "/"),
+        "": ("/sys/fs/cgroup/unified", "/"),
+    }
+
+
+def node(tmp_path: Path) -> tuple[Lab, Node]:
+    s = Settings.from_env({"HARDWAY_STATE": str(tmp_path)})
+    lab = Lab(s, print)
+    return lab, Node(name="node1", index=1, machine="hwlab0-node1", address="10.77.0.11",
+                     base="/base")
+
+
+def test_on_a_host_without_systemd_nspawn_runs_in_our_own_cgroups(tmp_path, monkeypatch):
+    monkeypatch.setattr(cgroups, "systemd_is_pid1", lambda: False)
+    lab, n = node(tmp_path)
+    command = lab.nspawn_command(n)
+    assert command[0] == "systemd-nspawn"
+    assert "--register=no" in command and "--keep-unit" in command
+    assert "--network-bridge=hwlab0" in command
+    assert "--system-call-filter=@keyring" in command and "--bind=/dev/kmsg" in command
+    assert f"--bind={tmp_path}/nodes/node1/containerd:/var/lib/containerd" in command
+    # /proc/sys stays read-only: nothing asks nspawn to make the kernel API writable.
+    assert not any("API_VFS_WRITABLE" in part for part in command)
+
+
+def test_on_a_systemd_host_the_node_is_a_delegated_capped_transient_unit(tmp_path, monkeypatch):
+    monkeypatch.setattr(cgroups, "systemd_is_pid1", lambda: True)
+    lab, n = node(tmp_path)
+    command = lab.nspawn_command(n)
+    split = command.index("--")
+    wrapper, nspawn = command[:split], command[split + 1:]
+    assert wrapper[0] == "systemd-run"
+    assert "--unit=hardway-hwlab0-node1" in wrapper
+    assert "--property=Delegate=yes" in wrapper
+    assert f"--property=MemoryMax={1536 * 2**20}" in wrapper
+    assert "--property=TasksMax=4096" in wrapper
+    assert nspawn[0] == "systemd-nspawn" and "--keep-unit" in nspawn
+    assert any(part.startswith("--register=") for part in nspawn)
+
+
+def test_capabilities_are_read_from_the_bounding_set():
+    assert host.has_capability(24, "CapBnd:\t0000003fffffffff\n")
+    assert not host.has_capability(24, "CapBnd:\t0000003ffeffffff\n")
+
+
+def test_the_debian_archive_comes_from_apt_sources(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d/debian.sources").write_text(
+        "Types: deb\nURIs: http://archive.example/debian\nSuites: bookworm\n")
+    (tmp_path / "sources.list.d/other.list").write_text("deb [arch=amd64] http://x.example/apt main\n")
+    assert image.apt_uris(tmp_path) == ["http://archive.example/debian", "http://x.example/apt"]
+    assert image.debian_mirror({"HARDWAY_DEBIAN_MIRROR": "http://m/debian"}) == "http://m/debian"
+
+
+def test_the_image_recipe_key_changes_with_node_files(tmp_path, monkeypatch):
+    before = image.recipe_key()
+    copy = tmp_path / "rootfs"
+    import shutil
+
+    shutil.copytree(image.NODE_FILES, copy)
+    monkeypatch.setattr(image, "NODE_FILES", copy)
+    assert image.recipe_key() == before
+    (copy / "etc/hardway/kernel/kernel.panic").write_text("0\n")
+    assert image.recipe_key() != before
+
+
+def test_the_kernel_view_holds_the_values_the_kubelet_expects():
+    kernel = image.NODE_FILES / "etc/hardway/kernel"
+    values = {p.name: p.read_text().strip() for p in kernel.iterdir()}
+    assert values == {"vm.overcommit_memory": "1", "vm.panic_on_oom": "0", "kernel.panic": "10",
+                      "kernel.panic_on_oops": "1", "kernel.keys.root_maxkeys": "1000000",
+                      "kernel.keys.root_maxbytes": "25000000"}

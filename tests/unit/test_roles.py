@@ -1,0 +1,109 @@
+"""The Ansible content itself: argument specs, filters and rendered configs."""
+
+import importlib.util
+import tomllib
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir())
+
+spec = importlib.util.spec_from_file_location("lab_net", REPO / "filter_plugins/lab_net.py")
+lab_net = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lab_net)
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_specs_match_defaults(role):
+    defaults = load(REPO / "roles" / role / "defaults/main.yml")
+    options = load(REPO / "roles" / role / "meta/argument_specs.yml")[
+        "argument_specs"]["main"]["options"]
+    assert set(options) == set(defaults), "argument_specs.yml and defaults/main.yml disagree"
+    for name, option in options.items():
+        assert option["default"] == defaults[name], name
+        assert option["description"] and option["description"] != name, name
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_inputs_carry_the_role_prefix(role):
+    prefix = "lab_" if role == "lab_images" else f"{role}_"
+    for name in load(REPO / "roles" / role / "defaults/main.yml"):
+        assert name.startswith(prefix), name
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_main_only_imports_stage_files(role):
+    tasks = load(REPO / "roles" / role / "tasks/main.yml")
+    for task in tasks:
+        assert "ansible.builtin.import_tasks" in task, task["name"]
+
+
+@pytest.mark.parametrize(("cidr", "fragment"), [
+    ("10.240.1.0/24", ""),
+    ("10.240.1.0/33", "not an IPv4 network"),
+    ("10.240.1.7/24", "not an IPv4 network"),
+    ("banana", "not an IPv4 network"),
+    ("10.240.1.0/30", "too small"),
+    ("8.8.8.0/24", "not a private range"),
+])
+def test_pod_cidr_problems_are_explained(cidr, fragment):
+    problem = lab_net.lab_cidr_problem(cidr)
+    assert (fragment in problem) if fragment else problem == ""
+
+
+def test_overlapping_pod_cidrs_are_named():
+    overlaps = lab_net.lab_cidr_overlaps({"a": "10.240.1.0/24", "b": "10.240.2.0/24",
+                                          "c": "10.240.0.0/16"})
+    assert overlaps == ["a (10.240.1.0/24) and c (10.240.0.0/16)",
+                        "b (10.240.2.0/24) and c (10.240.0.0/16)"]
+    assert lab_net.lab_cidr_overlaps({"a": "10.240.1.0/24", "b": "10.240.2.0/24"}) == []
+    assert lab_net.lab_cidr_host("10.240.1.0/24", 1) == "10.240.1.1"
+
+
+def render(template: str, **variables) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "roles"),
+                             undefined=jinja2.StrictUndefined)
+    env.filters["bool"] = bool
+    return env.get_template(template).render(ansible_managed="managed", **variables)
+
+
+@pytest.mark.parametrize("sandbox", ["", "lab.local/pause:3.10"])
+def test_containerd_config_is_valid_toml_for_its_release(sandbox):
+    text = render("containerd/templates/config.toml.j2", __containerd_snapshotter="overlayfs",
+                  containerd_sandbox_image=sandbox, __containerd_restrict_oom=True,
+                  containerd_cgroup_driver="systemd", containerd_cni_bin_dir="/opt/cni/bin",
+                  containerd_cni_conf_dir="/etc/cni/net.d", runc_bin="/usr/local/sbin/runc")
+    config = tomllib.loads(text)
+    assert config["version"] == 4  # containerd 2.3+ writes config version 4
+    runtime = config["plugins"]["io.containerd.cri.v1.runtime"]
+    assert runtime["restrict_oom_score_adj"] is True
+    assert runtime["cni"] == {"bin_dirs": ["/opt/cni/bin"], "conf_dir": "/etc/cni/net.d"}
+    assert runtime["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is True
+    images = config["plugins"]["io.containerd.cri.v1.images"]
+    assert images.get("pinned_images", {}).get("sandbox", "") == sandbox
+
+
+def test_kubelet_config_is_standalone_and_loopback_only():
+    config = load(REPO / "roles/kubelet/vars/main.yml")["__kubelet_config"]
+    assert config["authentication"]["webhook"]["enabled"] is False
+    assert config["authorization"]["mode"] == "AlwaysAllow"
+    assert config["address"] == "{{ kubelet_address }}"
+    assert config["readOnlyPort"] == 0
+    assert load(REPO / "roles/kubelet/defaults/main.yml")["kubelet_address"] == "127.0.0.1"
+
+
+def test_cni_bridge_config_uses_the_node_pod_cidr():
+    variables = load(REPO / "roles/cni_config/vars/main.yml")
+    plugin = variables["__cni_config_bridge_plugin"]
+    assert plugin["type"] == "bridge" and plugin["isGateway"] is True
+    assert plugin["ipam"]["type"] == "host-local"
+    assert plugin["ipam"]["ranges"][0][0]["subnet"] == "{{ cni_config_pod_cidr }}"
+    assert load(REPO / "roles/cni_config/defaults/main.yml")["cni_config_state"] == "unmanaged"

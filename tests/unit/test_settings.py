@@ -1,0 +1,36 @@
+import ipaddress
+
+import pytest
+
+from hardway.settings import Settings, UsageError
+
+
+def test_defaults_put_the_host_first_and_nodes_after_ten():
+    s = Settings.from_env({})
+    assert s.host_address == ipaddress.IPv4Address("10.77.0.1")
+    assert s.node_address(1) == ipaddress.IPv4Address("10.77.0.11")
+    assert s.mirror_url == "http://10.77.0.1:8077"
+    assert s.node_memory == 1536 * 2**20 and s.node_pids == 4096
+
+
+@pytest.mark.parametrize(("env", "fragment"), [
+    ({"HARDWAY_SUBNET": "10.77.0.0/33"}, "not an IPv4 network"),
+    ({"HARDWAY_SUBNET": "10.77.0.1/24"}, "not an IPv4 network"),
+    ({"HARDWAY_SUBNET": "8.8.8.0/24"}, "private range"),
+    ({"HARDWAY_SUBNET": "10.77.0.0/30"}, "/28 or larger"),
+    ({"HARDWAY_BRIDGE": "much-too-long0"}, "bridge name"),
+    ({"HARDWAY_MIRROR_PORT": "80"}, "port from 1024"),
+    ({"HARDWAY_NODE_MEMORY": "lots"}, "size such as"),
+    ({"HARDWAY_NODE_MEMORY": "100M"}, "too small"),
+    ({"HARDWAY_NODE_PIDS": "10"}, "at least 256"),
+])
+def test_bad_settings_say_what_to_change(env, fragment):
+    with pytest.raises(UsageError, match=fragment):
+        Settings.from_env(env)
+
+
+def test_a_small_subnet_runs_out_of_node_addresses():
+    s = Settings.from_env({"HARDWAY_SUBNET": "10.77.0.0/28"})
+    assert s.node_address(4) == ipaddress.IPv4Address("10.77.0.14")
+    with pytest.raises(UsageError, match="no room for node 5"):
+        s.node_address(5)

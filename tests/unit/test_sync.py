@@ -1,0 +1,70 @@
+"""`hardway mirror sync` against an upstream stand-in served on loopback."""
+
+import functools
+import hashlib
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from hardway.mirror import artifacts, sync
+from hardway.settings import HardwayError, Settings, UsageError
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    root = tmp_path / "upstream"
+    checksums: dict = {}
+    for art in artifacts.pinned(("amd64",)):
+        data = f"official {art.component} {art.arch}".encode()
+        path = root / art.base / art.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        checksums.setdefault(art.component, {}).setdefault(art.arch, {})[art.version] = \
+            "sha256:" + hashlib.sha256(data).hexdigest()
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield root, {"kubernetes": f"{url}/kubernetes", "github": f"{url}/github"}, checksums
+    server.shutdown()
+
+
+def settings(tmp_path) -> Settings:
+    return Settings.from_env({"HARDWAY_MIRROR": str(tmp_path / "mirror")})
+
+
+def test_sync_fills_a_mirror_that_verifies(tmp_path, upstream):
+    _, bases, checksums = upstream
+    mirror = sync.sync(settings(tmp_path), lambda _: None, bases, ("amd64",), checksums)
+    assert mirror.verify() == (5, [])
+    assert mirror.index()["sources"] == {c: "upstream" for c in artifacts.COMPONENTS}
+
+
+def test_a_corrupted_download_is_refused_and_not_stored(tmp_path, upstream):
+    root, bases, checksums = upstream
+    kubelet = artifacts.artifact("kubelet", "amd64")
+    (root / kubelet.base / kubelet.path).write_bytes(b"tampered")
+    with pytest.raises(HardwayError, match="nothing was stored"):
+        sync.sync(settings(tmp_path), lambda _: None, bases, ("amd64",), checksums)
+    assert not (tmp_path / "mirror" / kubelet.local_path).exists()
+
+
+def test_an_unpinned_version_is_refused_before_any_download(tmp_path, upstream):
+    _, bases, checksums = upstream
+    del checksums["runc"]["amd64"]["1.5.2"]
+    with pytest.raises(UsageError, match="no upstream checksum is pinned for runc 1.5.2"):
+        sync.sync(settings(tmp_path), lambda _: None, bases, ("amd64",), checksums)
+    assert not (tmp_path / "mirror").exists()
+
+
+def test_an_unreachable_upstream_says_so(tmp_path, upstream):
+    _, _, checksums = upstream
+    dead = {"kubernetes": "http://127.0.0.1:9", "github": "http://127.0.0.1:9"}
+    with pytest.raises(HardwayError, match="cannot download"):
+        sync.sync(settings(tmp_path), lambda _: None, dead, ("amd64",), checksums)
