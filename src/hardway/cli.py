@@ -93,6 +93,39 @@ def mirror_build(components: tuple[str, ...], no_images: bool) -> None:
     console.print(f"mirror ready at {store.root}")
 
 
+@mirror.command("sync")
+@click.option("--arch", "arches", multiple=True, type=click.Choice(["amd64", "arm64"]),
+              help="Only this architecture (repeatable). Default: amd64 and arm64.")
+@click.option("--kubernetes-base", default=None, help="Instead of the Kubernetes release host.")
+@click.option("--github-base", default=None, help="Instead of GitHub (a copy with its layout).")
+@handled
+def mirror_sync(arches: tuple[str, ...], kubernetes_base: str | None,
+                github_base: str | None) -> None:
+    """Download the official artifacts and keep only those matching the pinned checksums."""
+    from hardway.mirror import artifacts, sync
+
+    bases = {k: v for k, v in (("kubernetes", kubernetes_base), ("github", github_base)) if v}
+    store = sync.sync(settings(), log, bases, arches or artifacts.ARCHES)
+    console.print(f"mirror synced at {store.root}")
+
+
+@mirror.command("serve")
+@click.option("--address", default=None, help="Address to listen on. Default: the lab bridge's.")
+@click.option("--port", type=int, default=None, help="Port. Default: HARDWAY_MIRROR_PORT or 8077.")
+@handled
+def mirror_serve(address: str | None, port: int | None) -> None:
+    """Serve the mirror over HTTP until interrupted."""
+    from hardway.mirror import serve
+
+    s = settings()
+    address, port = address or str(s.host_address), port or s.mirror_port
+    console.print(f"serving {s.mirror} at http://{address}:{port}/ (Ctrl-C stops)")
+    try:
+        serve.serve_forever(s.mirror, address, port)
+    except KeyboardInterrupt:
+        pass
+
+
 @mirror.command("verify")
 @handled
 def mirror_verify() -> None:
@@ -112,12 +145,17 @@ def mirror_verify() -> None:
 
 @main.command()
 @click.option("--count", type=int, default=None, help="How many nodes (1-8). Default: 1.")
+@click.option("--no-site", is_flag=True,
+              help="Stop before site.yml: nodes booted and the mirror served (molecule's create).")
 @handled
-def up(count: int | None) -> None:
+def up(count: int | None, no_site: bool) -> None:
     """Build or reuse the mirror, boot local nodes, provision them with site.yml, check them."""
     from hardway import provision
 
-    results = provision.up(settings(), count, log)
+    results = provision.up(settings(), count, log, site=not no_site)
+    if no_site:
+        console.print("nodes up and the mirror served; site.yml not run")
+        return
     print_table("lab nodes", ["node", "result", "detail"],
                 [[h.node, "ready" if h.ok else "FAILED", h.detail] for h in results], "table")
     if not all(h.ok for h in results):

@@ -87,7 +87,7 @@ def health(lab: Lab, node: Node, deadline: float = 60) -> Health:
     return Health(node.name, False, last.splitlines()[-1] if last else "no answer")
 
 
-def up(settings: Settings, count: int | None, log: Log) -> list[Health]:
+def up(settings: Settings, count: int | None, log: Log, site: bool = True) -> list[Health]:
     mirror = build.build(settings, log)
     images.build_all(settings, mirror, log)
     checked, problems = mirror.verify()
@@ -98,6 +98,8 @@ def up(settings: Settings, count: int | None, log: Log) -> list[Health]:
     nodes = lab.up(count)
     write_mirror_vars(settings, mirror)
     log(f"serving the mirror at {serve.start_background(settings)}")
+    if not site:
+        return []
     log("provisioning with site.yml")
     if run_playbook(settings, "site.yml").returncode != 0:
         raise HardwayError("site.yml failed (see above); fix the cause and run `hardway up` "

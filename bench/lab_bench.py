@@ -1,0 +1,138 @@
+"""Benchmarks for the local lab: prints figures, asserts nothing.
+
+    .venv/bin/python bench/lab_bench.py [--cold-image] [--cold-kubelet]
+
+Measures, on a lab of its own (bridge hwbnc0), the warm mirror build, the base image
+(warm, and cold into a scratch cache with --cold-image), `nodes up` for 1 and 3 nodes,
+site.yml converge for 1 and 3 nodes (cold: fresh nodes; warm: fresh nodes with the
+per-node download cache... gone with the nodes, so cold and warm differ by host caches
+only) and the idempotent re-run, disk and memory per node, and `nodes down` with pods
+running. --cold-kubelet rebuilds the kubelet with an empty Go build cache (about 6.5 min
+on 2 cores) and reports its time and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {"HARDWAY_BRIDGE": "hwbnc0", "HARDWAY_SUBNET": "10.76.0.0/24",
+       "HARDWAY_STATE": "/var/lib/hardway-bench", "HARDWAY_INVENTORY":
+       "/var/lib/hardway-bench/inventory", "HARDWAY_MIRROR_PORT": "8076"}
+
+
+def run(*args: str, env: dict | None = None, check: bool = True) -> tuple[float, str]:
+    start = time.monotonic()
+    result = subprocess.run(args, capture_output=True, text=True,
+                            env=dict(os.environ, **ENV, **(env or {}), NO_COLOR="1"), cwd=REPO)
+    elapsed = time.monotonic() - start
+    if check and result.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return elapsed, result.stdout + result.stderr
+
+
+def hardway(*args: str, **kwargs) -> tuple[float, str]:
+    return run(str(BIN / "hardway"), *args, **kwargs)
+
+
+def playbook(*args: str) -> tuple[float, str]:
+    return run(str(BIN / "ansible-playbook"), "-i", f"{ENV['HARDWAY_INVENTORY']}/hosts.yml",
+               "site.yml", *args, env={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                                       "PATH": f"{BIN}:{os.environ['PATH']}"})
+
+
+def du(path: str) -> str:
+    return subprocess.run(["du", "-sh", path], capture_output=True, text=True).stdout.split()[0]
+
+
+def node_memory_mib() -> list[str]:
+    sizes = []
+    for node in sorted(Path(ENV["HARDWAY_STATE"], "nodes").glob("*/node.json")):
+        import json
+
+        cgroups = json.loads(node.read_text())["cgroups"]
+        memory = next(c for c in cgroups if "/memory/" in c)
+        usage = Path(memory, "memory.usage_in_bytes").read_text()
+        stat = dict(line.split() for line in Path(memory, "memory.stat").read_text().splitlines())
+        # usage less page cache: what the node's processes really hold
+        held = int(usage) - int(stat.get("total_cache", 0))
+        sizes.append(f"{node.parent.name} {held / 2**20:.0f} MiB")
+    return sizes
+
+
+def figure(label: str, value: str) -> None:
+    print(f"{label:<58} {value}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cold-image", action="store_true")
+    parser.add_argument("--cold-kubelet", action="store_true")
+    options = parser.parse_args()
+
+    hardway("nodes", "down", check=False)
+    seconds, _ = hardway("mirror", "build")
+    figure("mirror build, warm", f"{seconds:.1f} s")
+    if options.cold_image:
+        scratch = tempfile.mkdtemp(prefix="hardway-bench-cache-")
+        seconds, _ = run(str(BIN / "python"), "-c",
+                         "from hardway.nodes import image; from hardway.settings import Settings;"
+                         "image.base_image(Settings.from_env(), print)",
+                         env={"HARDWAY_CACHE": scratch})
+        figure("base image, cold (debootstrap)", f"{seconds:.1f} s, {du(scratch)}")
+        shutil.rmtree(scratch)
+    seconds, _ = run(str(BIN / "python"), "-c",
+                     "from hardway.nodes import image; from hardway.settings import Settings;"
+                     "image.base_image(Settings.from_env(), print)")
+    figure("base image, warm", f"{seconds:.2f} s")
+
+    for count in (1, 3):
+        seconds, _ = hardway("up", "--count", str(count), "--no-site")
+        figure(f"nodes up --count {count} (with mirror check and serve)", f"{seconds:.1f} s")
+        seconds, _ = hardway("nodes", "up", "--count", str(count))
+        figure(f"nodes up --count {count} again (idempotent)", f"{seconds:.1f} s")
+        seconds, out = playbook()
+        changed = re.findall(r"changed=(\d+)", out)
+        figure(f"site.yml on {count} fresh node(s)", f"{seconds:.1f} s (changed {changed})")
+        seconds, out = playbook()
+        figure(f"site.yml again on {count} node(s) (idempotent)",
+               f"{seconds:.1f} s (changed {re.findall(r'changed=(\d+)', out)})")
+        if count == 3:
+            figure("disk per node (overlay upper + containerd dir)",
+                   ", ".join(f"{p.name} {du(str(p))}"
+                             for p in sorted(Path(ENV['HARDWAY_STATE'], 'nodes').iterdir())))
+            time.sleep(20)
+            figure("memory per idle node (kubelet + containerd)", ", ".join(node_memory_mib()))
+        seconds, out = hardway("nodes", "down")
+        figure(f"nodes down, {count} node(s)", f"{seconds:.1f} s")
+
+    if options.cold_kubelet:
+        from hardway.mirror import build
+        from hardway.settings import Settings
+
+        scratch = tempfile.mkdtemp(prefix="hardway-bench-go-")
+        settings = Settings.from_env({"HARDWAY_CACHE": scratch})
+        os.environ["GOCACHE"] = str(Path(scratch, "gocache"))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.monotonic()
+        build.build_component(settings, "kubelet", "1.37.2", "amd64", lambda _: None)
+        elapsed = time.monotonic() - start
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        figure("kubelet build, empty Go build cache", f"{elapsed / 60:.1f} min")
+        figure("kubelet build, peak memory of one child (the linker)",
+               f"{max(peak, before) / 2**20:.2f} GiB")
+        shutil.rmtree(scratch)
+
+
+if __name__ == "__main__":
+    main()

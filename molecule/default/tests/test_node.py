@@ -1,0 +1,94 @@
+"""What site.yml promises on every node, checked on the real nodes (testinfra)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+
+
+@pytest.fixture(scope="module")
+def variables(host):
+    return host.ansible.get_variables()
+
+
+def test_containerd_and_kubelet_are_running_and_enabled(host):
+    for name in ("containerd", "kubelet"):
+        service = host.service(name)
+        assert service.is_running, name
+        assert service.is_enabled, name
+
+
+def test_the_containerd_socket_answers(host):
+    assert host.socket("unix:///run/containerd/containerd.sock").is_listening
+    info = host.run("crictl --timeout 5s info")
+    assert info.rc == 0, info.stderr
+    assert '"RuntimeReady"' in info.stdout
+
+
+def test_the_kubelet_serves_on_loopback_only(host):
+    assert host.socket("tcp://127.0.0.1:10250").is_listening
+    assert not host.socket("tcp://0.0.0.0:10250").is_listening
+    listening = host.run("ss -Htln sport = :10250").stdout
+    assert listening.split() and all("127.0.0.1:10250" in line for line in listening.splitlines())
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    ("/usr/local/bin/kubelet --version", "Kubernetes v1.37.2"),
+    ("/usr/local/bin/containerd --version", "v2.4.2"),
+    ("/usr/local/sbin/runc --version", "runc version 1.5.2"),
+    ("/usr/local/bin/crictl --version", "v1.37.0"),
+    ("/opt/cni/bin/bridge --version", "v1.10.0"),
+])
+def test_components_run_at_their_pinned_versions(host, command, expected):
+    result = host.run(command)
+    assert result.rc == 0, result.stderr
+    assert expected in result.stdout + result.stderr
+
+
+def test_installed_kubelet_is_the_verified_download(host, variables):
+    checksums = variables["download_checksums"]["kubelet"]["amd64"]["1.37.2"]
+    assert "sha256:" + host.file("/usr/local/bin/kubelet").sha256sum == checksums
+
+
+def test_crictl_points_at_containerd(host):
+    config = yaml.safe_load(host.file("/etc/crictl.yaml").content_string)
+    assert config["runtime-endpoint"] == "unix:///run/containerd/containerd.sock"
+
+
+def test_the_kubelet_is_standalone_and_allows_cgroup_v1_where_the_node_has_it(host):
+    config = yaml.safe_load(host.file("/etc/kubernetes/kubelet.yaml").content_string)
+    assert config["staticPodPath"] == "/etc/kubernetes/manifests"
+    assert config["authorization"]["mode"] == "AlwaysAllow"
+    assert config["authentication"]["webhook"]["enabled"] is False
+    v2 = host.run("stat -f -c %T /sys/fs/cgroup").stdout.strip() == "cgroup2fs"
+    assert config["failCgroupV1"] is v2
+
+
+def test_no_cni_config_is_written_by_site_yml(host):
+    assert host.file("/etc/cni/net.d").is_directory
+    assert host.run("ls -A /etc/cni/net.d").stdout.strip() == ""
+    for plugin in ("bridge", "host-local", "loopback", "portmap"):
+        assert host.file(f"/opt/cni/bin/{plugin}").mode & 0o111
+
+
+def test_a_host_network_static_pod_serves_then_goes(host, variables):
+    image = variables.get("lab_images_local", {}).get("nginx", "lab.local/nginx:1.22")
+    manifest = (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: probe\nspec:\n  hostNetwork: true\n"
+                f"  containers:\n  - name: nginx\n    image: {image}\n    imagePullPolicy: Never\n")
+    host.run(f"cat > /etc/kubernetes/manifests/probe.yaml <<'EOF'\n{manifest}EOF")
+    try:
+        deadline, answer = time.monotonic() + 60, None
+        while time.monotonic() < deadline:
+            answer = host.run("curl -fsS -m 2 http://127.0.0.1/")
+            if answer.rc == 0:
+                break
+            time.sleep(1)
+        assert answer is not None and "Welcome to nginx" in answer.stdout, answer.stderr
+    finally:
+        host.run("rm -f /etc/kubernetes/manifests/probe.yaml")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and host.run("crictl pods --name probe -q --state ready").stdout:
+        time.sleep(1)
+    assert host.run("crictl pods --name probe -q --state ready").stdout.strip() == ""

@@ -1,0 +1,112 @@
+"""Real lab nodes for the integration tests.
+
+The tests run their own lab (bridge hwtst0, 10.78.0.0/24, state under
+/var/lib/hardway-test) beside any lab the user has, share the build cache, and take
+everything down at the end. They never skip: without root or the host packages they
+fail with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hardway.nodes.lifecycle import Lab, Node
+from hardway.settings import Settings
+
+TEST_ENV = {
+    "HARDWAY_BRIDGE": "hwtst0",
+    "HARDWAY_SUBNET": "10.78.0.0/24",
+    "HARDWAY_STATE": "/var/lib/hardway-test",
+    "HARDWAY_INVENTORY": "/var/lib/hardway-test/inventory",
+    "HARDWAY_MIRROR_PORT": "8078",
+}
+BIN = Path(sys.executable).parent
+# Counters and per-boot values that move by themselves; everything else must not move.
+MOVING = ("fs.dentry-state", "fs.file-nr", "fs.inode-nr", "fs.inode-state", "fs.quota.",
+          "kernel.ns_last_pid", "kernel.random.", "kernel.pty.nr", "fs.aio-nr",
+          "kernel.sched_domain", "fs.binfmt_misc", "kernel.perf_event_max_sample_rate")
+
+
+def host_sysctls() -> dict[str, str]:
+    out = subprocess.run(["sysctl", "-a"], capture_output=True, text=True).stdout
+    values = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" = ")
+        if not key.startswith("net.") and not key.startswith(MOVING):
+            values[key] = value
+    return values
+
+
+def hardway(*args: str, env: dict[str, str] | None = None, timeout: float = 1800,
+            check: bool = True) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ, **(env or TEST_ENV), NO_COLOR="1", COLUMNS="200")
+    result = subprocess.run([str(BIN / "hardway"), *args], capture_output=True, text=True,
+                            env=full_env, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"hardway {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+def ansible_playbook(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(Path(__file__).resolve().parents[2] / "ansible.cfg"),
+               PATH=f"{BIN}:{os.environ['PATH']}", ANSIBLE_NOCOLOR="1")
+    inventory = Path(TEST_ENV["HARDWAY_INVENTORY"]) / "hosts.yml"
+    return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), *args],
+                          capture_output=True, text=True, env=env, timeout=timeout,
+                          cwd=Path(__file__).resolve().parents[2])
+
+
+def wait_for(condition, deadline: float, what: str, interval: float = 0.5):
+    """Poll until condition() returns a truthy value; fail with the last thing seen."""
+    end = time.monotonic() + deadline
+    seen = None
+    while time.monotonic() < end:
+        ok, seen = condition()
+        if ok:
+            return seen
+        time.sleep(interval)
+    raise AssertionError(f"{what} not within {deadline:.0f} s; last seen: {seen}")
+
+
+class TestLab:
+    def __init__(self) -> None:
+        self.settings = Settings.from_env(TEST_ENV)
+        self.lab = Lab(self.settings, lambda _: None)
+
+    @property
+    def nodes(self) -> list[Node]:
+        return self.lab.load()
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+    def sh(self, name: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return self.lab.ssh(self.node(name), command, timeout=timeout)
+
+    def ok(self, name: str, command: str) -> str:
+        result = self.sh(name, command)
+        assert result.returncode == 0, f"{name}: {command!r} failed: {result.stdout}{result.stderr}"
+        return result.stdout
+
+
+@pytest.fixture(scope="session")
+def host_before() -> dict[str, str]:
+    if os.geteuid() != 0:
+        pytest.fail("the integration tests boot real nodes and must run as root")
+    return host_sysctls()
+
+
+@pytest.fixture(scope="session")
+def lab(host_before) -> TestLab:
+    """Two provisioned nodes (hardway up: mirror, nodes, site.yml, health)."""
+    hardway("nodes", "down", check=False)
+    hardway("up", "--count", "2")
+    yield TestLab()
+    hardway("nodes", "down", check=False)
