@@ -105,8 +105,8 @@ def main() -> None:
         changed = re.findall(r"changed=(\d+)", out)
         figure(f"site.yml on {count} fresh node(s)", f"{seconds:.1f} s (changed {changed})")
         seconds, out = playbook()
-        figure(f"site.yml again on {count} node(s) (idempotent)",
-               f"{seconds:.1f} s (changed {re.findall(r'changed=(\d+)', out)})")
+        changed = re.findall(r"changed=(\d+)", out)
+        figure(f"site.yml again on {count} node(s) (idempotent)", f"{seconds:.1f} s (changed {changed})")
         if count == 3:
             figure("disk per node (overlay upper + containerd dir)",
                    ", ".join(f"{p.name} {du(str(p))}"

@@ -3,6 +3,7 @@ parses arguments, prints, and maps errors to exit codes (0 ok, 1 failed, 2 usage
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -120,10 +121,8 @@ def mirror_serve(address: str | None, port: int | None) -> None:
     s = settings()
     address, port = address or str(s.host_address), port or s.mirror_port
     console.print(f"serving {s.mirror} at http://{address}:{port}/ (Ctrl-C stops)")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         serve.serve_forever(s.mirror, address, port)
-    except KeyboardInterrupt:
-        pass
 
 
 @mirror.command("verify")
