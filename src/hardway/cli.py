@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -159,6 +160,103 @@ def up(count: int | None, no_site: bool) -> None:
                 [[h.node, "ready" if h.ok else "FAILED", h.detail] for h in results], "table")
     if not all(h.ok for h in results):
         raise HardwayError("some nodes are not ready; see the table above")
+
+
+# --- labs --------------------------------------------------------------------------------
+
+@main.group("lab")
+def lab_group() -> None:
+    """The pod-networking labs: list, start, check, solve, reset."""
+
+
+inventory_option = click.option(
+    "-i", "--inventory", "inventory_path", type=click.Path(dir_okay=False), default=None,
+    help="Inventory to act on. Default: the local lab's inventories/local/hosts.yml.")
+limit_option = click.option("--limit", default=None, help="Only these nodes (an Ansible pattern).")
+
+
+def inventory_file(path: str | None) -> Path:
+    inventory = Path(path) if path else settings().inventory / "hosts.yml"
+    if not inventory.exists():
+        raise UsageError(f"no inventory at {inventory}: run `hardway up` for a local lab, "
+                         "or pass -i with your class inventory")
+    return inventory
+
+
+@lab_group.command("list")
+@output_option
+@handled
+def lab_list(output: str) -> None:
+    """The labs, in order, with their goals."""
+    from hardway import labs
+
+    rows = [[lab.id, lab.title, lab.goal] for lab in labs.all_labs()]
+    print_table("labs", ["id", "title", "goal"], rows, output)
+
+
+@lab_group.command("start")
+@click.argument("lab_id")
+@inventory_option
+@limit_option
+@handled
+def lab_start(lab_id: str, inventory_path: str | None, limit: str | None) -> None:
+    """Put the nodes where lab LAB_ID begins (repeatable)."""
+    from hardway import labs
+
+    lab = labs.find(lab_id)
+    labs.start(lab, inventory_file(inventory_path), limit)
+    console.print(f"lab {lab.id} ready: read labs/{lab.folder}/README.md; files in /root/lab/{lab.id}/")
+
+
+@lab_group.command("solve")
+@click.argument("lab_id")
+@inventory_option
+@limit_option
+@handled
+def lab_solve(lab_id: str, inventory_path: str | None, limit: str | None) -> None:
+    """Bring the nodes to the end state of lab LAB_ID."""
+    from hardway import labs
+
+    lab = labs.find(lab_id)
+    labs.solve(lab, inventory_file(inventory_path), limit)
+    console.print(f"lab {lab.id} solved")
+
+
+@lab_group.command("reset")
+@inventory_option
+@limit_option
+@handled
+def lab_reset(inventory_path: str | None, limit: str | None) -> None:
+    """Remove every lab pod, the CNI configs and the staged files."""
+    from hardway import labs
+
+    labs.reset(inventory_file(inventory_path), limit)
+    console.print("nodes reset: where lab 01 begins")
+
+
+@lab_group.command("check")
+@click.argument("lab_id")
+@inventory_option
+@limit_option
+@output_option
+@handled
+def lab_check(lab_id: str, inventory_path: str | None, limit: str | None, output: str) -> None:
+    """Check lab LAB_ID on every node: pass, or what was seen and a hint. Exit 1 on failure."""
+    from hardway import labs
+
+    lab = labs.find(lab_id)
+    results = labs.check(lab, inventory_file(inventory_path), limit)
+    if output == "json":
+        click.echo(json.dumps({"lab": lab.id, "nodes": [r.as_dict() for r in results]}, indent=2))
+    else:
+        for r in results:
+            if r.passed:
+                console.print(f"[green]PASS[/green] {r.node}: lab {lab.id} {lab.title}")
+            else:
+                console.print(f"[red]FAIL[/red] {r.node}: {r.reason}", markup=True)
+                console.print(f"     hint: {r.hint}", markup=False)
+    if not all(r.passed for r in results):
+        sys.exit(1)
 
 
 # --- doctor and nodes ------------------------------------------------------------------

@@ -1,0 +1,50 @@
+"""Helpers for the lab checks (testinfra). A check states what it saw, in the student's
+terms, whenever it fails; it waits on conditions with deadlines, never on sleeps."""
+
+from __future__ import annotations
+
+import json
+import time
+
+MANIFESTS = "/etc/kubernetes/manifests"
+
+
+def ready_pods(host, name: str) -> list[dict]:
+    """Ready pod sandboxes of one lab pod (by its hardway-pod label)."""
+    out = host.run(f"crictl pods --label hardway-pod={name} --state ready -o json")
+    return json.loads(out.stdout or '{"items": []}').get("items", [])
+
+
+def containers(host, name: str) -> list[dict]:
+    """Every container (running or exited) of one lab pod's live sandbox, newest first.
+    The label is on the pod sandbox, so containers are found through their pod."""
+    out = host.run(f"crictl pods --label hardway-pod={name} --state ready -q")
+    found: list[dict] = []
+    for pod in out.stdout.split():
+        listing = host.run(f"crictl ps -a --pod {pod} -o json").stdout
+        found += json.loads(listing or '{"containers": []}').get("containers", [])
+    return sorted(found, key=lambda c: int(c.get("createdAt", 0)), reverse=True)
+
+
+def pod_ip(host, name: str) -> str | None:
+    pods = ready_pods(host, name)
+    if not pods:
+        return None
+    out = host.run(f"crictl inspectp -o json {pods[0]['id']}")
+    return json.loads(out.stdout)["status"]["network"]["ip"] or None
+
+
+def http(host, address: str) -> str:
+    """The page served at address:80, as seen from the node ('' when nothing answers)."""
+    result = host.run(f"curl -fsS -m 3 http://{address}/")
+    return result.stdout if result.rc == 0 else ""
+
+
+def until(probe, deadline: float = 30, interval: float = 1.0):
+    """probe() until it returns something truthy or the deadline passes; the last value."""
+    end = time.monotonic() + deadline
+    value = probe()
+    while not value and time.monotonic() < end:
+        time.sleep(interval)
+        value = probe()
+    return value
