@@ -4,10 +4,9 @@
 
 Measures, on a lab of its own (bridge hwbnc0), the warm mirror build, the base image
 (warm, and cold into a scratch cache with --cold-image), `nodes up` for 1 and 3 nodes,
-site.yml converge for 1 and 3 nodes (cold: fresh nodes; warm: fresh nodes with the
-per-node download cache... gone with the nodes, so cold and warm differ by host caches
-only) and the idempotent re-run, disk and memory per node, and `nodes down` with pods
-running. --cold-kubelet rebuilds the kubelet with an empty Go build cache (about 6.5 min
+site.yml on fresh nodes (every node downloads from the mirror: the cold case for the
+nodes) and its idempotent re-run (the warm case), disk and memory per node, and
+`nodes down`. --cold-kubelet rebuilds the kubelet with an empty Go build cache (about 6.5 min
 on 2 cores) and reports its time and peak memory.
 """
 

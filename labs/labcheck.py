@@ -48,3 +48,14 @@ def until(probe, deadline: float = 30, interval: float = 1.0):
         time.sleep(interval)
         value = probe()
     return value
+
+
+def kubelet_log_since(host, manifest: str, *patterns: str) -> str:
+    """Kubelet journal lines matching every pattern, written since the manifest was last
+    changed, so evidence from an earlier try never counts."""
+    path = f"{MANIFESTS}/{manifest}"
+    if not host.file(path).exists:
+        return ""
+    since = host.run(f"stat -c %Y {path}").stdout.strip()
+    grep = " | ".join(f"grep -F -- {p!r}" for p in patterns)
+    return host.run(f"journalctl -u kubelet --since @{since} --no-pager | {grep}").stdout

@@ -2,7 +2,7 @@
 the node reports its network as not ready."""
 
 import yaml
-from labcheck import MANIFESTS, ready_pods, until
+from labcheck import MANIFESTS, kubelet_log_since, ready_pods, until
 
 
 def test_both_manifests_ask_for_their_own_network_namespace(host):
@@ -27,8 +27,7 @@ def test_the_node_reports_the_pod_network_not_ready(host):
     info = host.run("crictl info -o json").stdout
     assert '"NetworkReady"' in info and "cni plugin not initialized" in info, \
         "crictl info does not report NetworkReady=false (cni plugin not initialized)"
-    journal = until(lambda: host.run(
-        "journalctl -u kubelet --since -2min --no-pager | grep 'cni plugin not initialized' "
-        "| grep static-nginx").stdout, 10)
-    assert journal, ("the kubelet journal of the last 2 minutes has no 'cni plugin not "
-                     "initialized' error for the static-nginx pods")
+    journal = until(lambda: kubelet_log_since(host, "static-nginx.yaml",
+                                              "cni plugin not initialized", "static-nginx"), 10)
+    assert journal, ("the kubelet journal has no 'cni plugin not initialized' error for the "
+                     "static-nginx pods since their manifest changed")

@@ -24,19 +24,21 @@ def test_the_busybox_pods_are_on_different_networks(host):
     assert node_ip != own_ip, "busybox-pod has the node's address: it must not use hostNetwork"
 
 
+def reply(host, box: str, target: str) -> tuple[str, str]:
+    """(the target pod's IP, what the box got back from it on port 80)."""
+    address = pod_ip(host, target)
+    assert address, f"{target} has no pod IP: lab 04 must be done first"
+    container = running_container(host, box)
+    assert container, f"{box} is not running"
+    request = REQUEST.format(ip=address)
+    return address, host.run(f"crictl exec {container} sh -c \"{request}\"").stdout
+
+
 def test_nginx_answers_from_the_host_network(host):
-    target = pod_ip(host, "static-nginx")
-    assert target, "static-nginx has no pod IP: lab 04 must be done first"
-    box = running_container(host, "busybox-host")
-    assert box, "busybox-host is not running"
-    reply = host.run(f"crictl exec {box} sh -c \"{REQUEST.format(ip=target)}\"").stdout
-    assert "Welcome to nginx" in reply, f"from busybox-host, {target}:80 did not answer"
+    address, page = reply(host, "busybox-host", "static-nginx")
+    assert "Welcome to nginx" in page, f"from busybox-host, {address}:80 did not answer"
 
 
 def test_nginx_answers_from_another_pod(host):
-    target = pod_ip(host, "static-nginx-2")
-    assert target, "static-nginx-2 has no pod IP: lab 04 must be done first"
-    box = running_container(host, "busybox-pod")
-    assert box, "busybox-pod is not running"
-    reply = host.run(f"crictl exec {box} sh -c \"{REQUEST.format(ip=target)}\"").stdout
-    assert "Welcome to nginx" in reply, f"from busybox-pod, {target}:80 did not answer"
+    address, page = reply(host, "busybox-pod", "static-nginx-2")
+    assert "Welcome to nginx" in page, f"from busybox-pod, {address}:80 did not answer"

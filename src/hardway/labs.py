@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from hardway.children import run_tied
 from hardway.settings import REPO, HardwayError, UsageError
 
 LABS = REPO / "labs"
@@ -75,7 +76,7 @@ def run_steps(inventory: Path, reset: bool, solve: list[Lab], stage: Lab | None,
                "-e", yaml.safe_dump(extra, default_flow_style=True).strip()]
     if limit:
         command += ["--limit", limit]
-    if subprocess.run(command, cwd=REPO, env=_env()).returncode != 0:
+    if run_tied(command, REPO, _env()) != 0:
         raise HardwayError("the lab step failed on at least one node (see above)")
 
 

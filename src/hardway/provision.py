@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from hardway.children import run_tied
 from hardway.mirror import artifacts, build, images, serve
 from hardway.mirror.store import Mirror
 from hardway.nodes.lifecycle import Lab, Node
@@ -54,12 +54,12 @@ def ansible_env() -> dict[str, str]:
     return env
 
 
-def run_playbook(settings: Settings, playbook: str, *extra: str) -> subprocess.CompletedProcess:
+def run_playbook(settings: Settings, playbook: str, *extra: str) -> int:
     # The ansible-playbook installed beside this Python, even when the venv is not active.
     binary = Path(sys.executable).parent / "ansible-playbook"
     command = [str(binary) if binary.exists() else "ansible-playbook",
                "-i", str(settings.inventory / "hosts.yml"), str(REPO / playbook), *extra]
-    return subprocess.run(command, cwd=REPO, env=ansible_env())
+    return run_tied(command, REPO, ansible_env())
 
 
 @dataclass
@@ -101,7 +101,7 @@ def up(settings: Settings, count: int | None, log: Log, site: bool = True) -> li
     if not site:
         return []
     log("provisioning with site.yml")
-    if run_playbook(settings, "site.yml").returncode != 0:
+    if run_playbook(settings, "site.yml") != 0:
         raise HardwayError("site.yml failed (see above); fix the cause and run `hardway up` "
                            "again: it picks up where it stopped")
     return [health(lab, node) for node in nodes]

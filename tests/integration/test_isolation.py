@@ -101,3 +101,37 @@ def test_sigkill_during_nodes_up_leaves_nothing_after_down(lab):
     up = hardway("nodes", "up", "--count", "1", env=KILL_ENV)
     assert "1 node(s) running" in up.stdout
     hardway("nodes", "down", env=KILL_ENV)
+
+
+def ansible_for(inventory: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if any("ansible-playbook" in a for a in args[:2]) and any(inventory in a for a in args):
+            found.append(cmdline.parent.name)
+    return found
+
+
+def test_sigkill_during_provisioning_stops_ansible_and_down_cleans_up(lab):
+    inventory = KILL_ENV["HARDWAY_INVENTORY"]
+    hardway("nodes", "down", env=KILL_ENV, check=False)
+    process = subprocess.Popen([str(BIN / "hardway"), "up", "--count", "1"],
+                               env=dict(os.environ, **KILL_ENV), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: (bool(ansible_for(inventory)), "no ansible-playbook yet"), 120,
+                 "site.yml running for the kill-drill lab")
+        time.sleep(5)  # well inside the play
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    wait_for(lambda: (not ansible_for(inventory), ansible_for(inventory)), 15,
+             "ansible-playbook ending with the killed hardway")
+    down = hardway("nodes", "down", env=KILL_ENV)
+    assert "nothing left behind" in down.stdout
+    up = hardway("nodes", "up", "--count", "1", env=KILL_ENV)
+    assert "1 node(s) running" in up.stdout
+    hardway("nodes", "down", env=KILL_ENV)

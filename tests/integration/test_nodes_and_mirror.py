@@ -26,9 +26,12 @@ def test_each_node_is_booted_with_its_own_name_and_address(lab):
 
 
 def test_nodes_have_no_route_off_their_bridge(lab):
-    routes = lab.ok("node1", "ip -4 route show")
-    assert "default" not in routes
-    assert routes.strip() == "10.78.0.0/24 dev host0 proto kernel scope link src 10.78.0.11"
+    routes = lab.ok("node1", "ip -4 route show dev host0")
+    assert routes.strip() == "10.78.0.0/24 proto kernel scope link src 10.78.0.11"
+    assert "default" not in lab.ok("node1", "ip -4 route show")
+    # A route lookup only: no packet leaves.
+    lookup = lab.sh("node1", "ip -4 route get 192.0.2.1")
+    assert lookup.returncode != 0 and "unreachable" in lookup.stderr
 
 
 def test_a_node_fetches_kubelet_and_containerd_from_the_mirror_and_verifies_them(lab):

@@ -1,0 +1,58 @@
+"""Lab check latency: prints figures, asserts nothing.
+
+    .venv/bin/python bench/labs_bench.py [--count N] [--runs R]
+
+On a lab of its own (bridge hwbnc0, N nodes), for every lab: the median time of R
+`hardway lab check` runs right after `lab start` (the check fails: the student has not
+acted) and after `lab solve` (the check passes). A check runs on all nodes at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+ENV = {"HARDWAY_BRIDGE": "hwbnc0", "HARDWAY_SUBNET": "10.76.0.0/24",
+       "HARDWAY_STATE": "/var/lib/hardway-bench", "HARDWAY_INVENTORY":
+       "/var/lib/hardway-bench/inventory", "HARDWAY_MIRROR_PORT": "8076"}
+
+
+def hardway(*args: str, check: bool = True) -> float:
+    start = time.monotonic()
+    result = subprocess.run([str(BIN / "hardway"), *args], capture_output=True, text=True,
+                            env=dict(os.environ, **ENV, NO_COLOR="1"))
+    if check and result.returncode != 0:
+        sys.exit(f"hardway {' '.join(args)} failed:\n{result.stdout[-1500:]}{result.stderr[-1500:]}")
+    return time.monotonic() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3)
+    options = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from hardway import labs
+
+    hardway("up", "--count", str(options.count))
+    print(f"{'lab':<6}{'check, not done (median s)':>30}{'check, done (median s)':>26}")
+    try:
+        for lab in labs.all_labs():
+            hardway("lab", "start", lab.id)
+            failing = [hardway("lab", "check", lab.id, check=False) for _ in range(options.runs)]
+            hardway("lab", "solve", lab.id)
+            passing = [hardway("lab", "check", lab.id) for _ in range(options.runs)]
+            print(f"{lab.id:<6}{statistics.median(failing):>30.1f}"
+                  f"{statistics.median(passing):>26.1f}", flush=True)
+    finally:
+        hardway("nodes", "down", check=False)
+
+
+if __name__ == "__main__":
+    main()
