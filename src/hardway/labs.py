@@ -68,8 +68,9 @@ def _env() -> dict[str, str]:
 
 
 def run_steps(inventory: Path, reset: bool, solve: list[Lab], stage: Lab | None,
-              limit: str | None = None) -> None:
+              limit: str | None = None, shortcut: Lab | None = None) -> None:
     extra = {"lab_run": str(time.time_ns()), "lab_reset": reset,
+             "lab_shortcut_id": shortcut.id if shortcut else "",
              "lab_solve": [lab.folder for lab in solve],
              "lab_stage": stage.id if stage else "", "lab_dir": stage.folder if stage else ""}
     command = [_bin("ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks/lab.yml"),
@@ -87,9 +88,10 @@ def start(lab: Lab, inventory: Path, limit: str | None = None) -> None:
 
 
 def solve(lab: Lab, inventory: Path, limit: str | None = None) -> None:
-    """Reach this lab's end state from anywhere: reset, then every solution up to it."""
+    """Reach this lab's end state: on a node where the lab was started, its own solution;
+    anywhere else, reset and every solution up to it."""
     upto = [other for other in all_labs() if other.id <= lab.id]
-    run_steps(inventory, reset=True, solve=upto, stage=None, limit=limit)
+    run_steps(inventory, reset=True, solve=upto, stage=None, limit=limit, shortcut=lab)
 
 
 def reset(inventory: Path, limit: str | None = None) -> None:

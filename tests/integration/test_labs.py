@@ -75,3 +75,23 @@ def test_unknown_lab_is_a_usage_error():
     result = hardway("lab", "check", "42", check=False)
     assert result.returncode == 2
     assert "no lab '42'" in result.stderr
+
+
+def test_a_hand_made_service_follows_its_rules_and_comes_apart_cleanly(clean_nodes):
+    lab = clean_nodes
+    hardway("lab", "solve", "10")
+    count = ("for b in backend-1 backend-2; do crictl logs $(crictl ps --pod $(crictl pods "
+             "--label hardway-pod=$b --state ready -q) -q) 2>/dev/null | grep -c 'GET /'; done")
+    before = [int(n) for n in lab.ok("node1", count).split()]
+    lab.ok("node1", "iptables -t nat -D HW-SVC-WEB 1")  # backend-1 leaves the service
+    answers = lab.ok("node1", "for i in $(seq 20); do curl -s -m 2 http://10.32.0.10/ | "
+                              "grep -q 'Welcome to nginx' && echo ok; done").split()
+    after = [int(n) for n in lab.ok("node1", count).split()]
+    assert answers.count("ok") == 20
+    assert after[0] == before[0], "backend-1 still got requests after leaving the service"
+    assert after[1] - before[1] >= 20
+    hardway("lab", "reset")
+    for node in lab.nodes:
+        assert "HW-" not in lab.ok(node.name, "iptables -t nat -S")
+        assert lab.ok(node.name, "ip -4 route show 10.32.0.0/24").strip() == ""
+        assert lab.sh(node.name, "ip -4 route show 10.240.0.0/16 | grep via").stdout == ""

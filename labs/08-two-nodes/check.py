@@ -1,0 +1,40 @@
+"""Lab 08: every node routes the other nodes' pod networks to them, and a pod on one
+node reaches an nginx pod on another, in both directions."""
+
+import testinfra
+from labcheck import containers, pod_ip
+
+REQUEST = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 80"
+
+
+def peers(host, lab_vars, request) -> list:
+    names = [n for n in lab_vars.get("groups", {}).get("lab_nodes", [])
+             if n != lab_vars["inventory_hostname"]]
+    inventory = request.config.option.ansible_inventory
+    return [(name, testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory))
+            for name in names]
+
+
+def test_there_is_another_node(host, lab_vars, request):
+    assert peers(host, lab_vars, request), \
+        "this lab needs two nodes: run `hardway up --count 2`"
+
+
+def test_each_other_pod_network_is_routed_to_its_node(host, lab_vars, request):
+    for name, peer in peers(host, lab_vars, request):
+        peer_vars = peer.ansible.get_variables()
+        cidr, address = peer_vars["lab_pod_cidr"], peer_vars["ansible_host"]
+        route = host.run(f"ip -4 route show {cidr}").stdout
+        assert f"via {address}" in route, \
+            f"no route to {name}'s pod network {cidr} via {address} (seen: {route.strip() or 'none'})"
+
+
+def test_a_pod_here_reaches_nginx_on_every_other_node(host, lab_vars, request):
+    boxes = [c for c in containers(host, "busybox-pod") if c["state"] == "CONTAINER_RUNNING"]
+    assert boxes, "busybox-pod is not running here (lab 05 state is needed)"
+    for name, peer in peers(host, lab_vars, request):
+        target = pod_ip(peer, "static-nginx")
+        assert target, f"static-nginx on {name} has no pod IP"
+        page = host.run(f"crictl exec {boxes[0]['id']} sh -c \"{REQUEST.format(ip=target)}\"")
+        assert "Welcome to nginx" in page.stdout, \
+            f"from busybox-pod here, nginx on {name} ({target}:80) did not answer"
