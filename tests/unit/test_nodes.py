@@ -99,3 +99,18 @@ def test_the_kernel_view_holds_the_values_the_kubelet_expects():
     assert values == {"vm.overcommit_memory": "1", "vm.panic_on_oom": "0", "kernel.panic": "10",
                       "kernel.panic_on_oops": "1", "kernel.keys.root_maxkeys": "1000000",
                       "kernel.keys.root_maxbytes": "25000000"}
+
+
+def test_a_missing_prerequisite_stops_nodes_up_with_its_fix(tmp_path, monkeypatch):
+    import pytest
+
+    from hardway.settings import HardwayError
+
+    real_which = host.shutil.which
+    monkeypatch.setattr(host.shutil, "which",
+                        lambda name: None if name == "systemd-nspawn" else real_which(name))
+    lab, _ = node(tmp_path)
+    with pytest.raises(HardwayError) as error:
+        lab.up(1)
+    assert "systemd-nspawn: not found -> apt-get install systemd-container" in str(error.value)
+    assert not (tmp_path / "nodes").exists()  # refused before anything was made
