@@ -117,7 +117,9 @@ class Lab:
     def ssh_args(self) -> list[str]:
         return ["-i", str(self.key), "-o", f"UserKnownHostsFile={self.ssh_dir / 'known_hosts'}",
                 "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-                "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR"]
+                "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR",
+                # A node removed under a running play must fail it, not hang it.
+                "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
 
     def ssh(self, node: Node, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
         return subprocess.run(["ssh", *self.ssh_args(), f"root@{node.address}", command],
