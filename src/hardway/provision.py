@@ -25,12 +25,12 @@ def mirror_vars(settings: Settings, mirror: Mirror) -> dict:
     index = mirror.index()
     url = settings.mirror_url
     arch = artifacts.host_arch()
-    archives = {}
-    for name, entry in index["images"].items():
-        key = Path(entry["file"]).name.removesuffix(f"-{arch}.tar")
-        if entry["file"].endswith(f"-{arch}.tar"):
-            archives[key] = {"url": f"{url}/{entry['file']}", "sha256": entry["sha256"]}
-            del name
+    # images/<key>-<arch>.tar, keyed as the roles' lab_images_local is (pause, nginx, ...)
+    archives = {
+        Path(entry["file"]).name.removesuffix(f"-{arch}.tar"):
+            {"url": f"{url}/{entry['file']}", "sha256": entry["sha256"]}
+        for entry in index["images"].values() if entry["file"].endswith(f"-{arch}.tar")
+    }
     return {
         "download_base_urls": {"kubernetes": f"{url}/kubernetes", "github": f"{url}/github"},
         "download_checksums": index["checksums"],

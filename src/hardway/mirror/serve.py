@@ -16,7 +16,9 @@ from pathlib import Path
 from hardway.settings import HardwayError, Settings
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
+class LoggingHandler(SimpleHTTPRequestHandler):
+    """Requests go to stderr (the background server's log file), one line each."""
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
@@ -24,7 +26,7 @@ class QuietHandler(SimpleHTTPRequestHandler):
 def serve_forever(directory: Path, address: str, port: int) -> None:
     if not (directory / "index.yml").exists():
         raise HardwayError(f"{directory} holds no mirror: run `hardway mirror build` first")
-    handler = functools.partial(QuietHandler, directory=str(directory))
+    handler = functools.partial(LoggingHandler, directory=str(directory))
     try:
         server = ThreadingHTTPServer((address, port), handler)
     except OSError as exc:
