@@ -59,3 +59,15 @@ def kubelet_log_since(host, manifest: str, *patterns: str) -> str:
     since = host.run(f"stat -c %Y {path}").stdout.strip()
     grep = " | ".join(f"grep -F -- {p!r}" for p in patterns)
     return host.run(f"journalctl -u kubelet --since @{since} --no-pager | {grep}").stdout
+
+
+def running_container(host, name: str) -> dict | None:
+    """The newest running container of one lab pod, or None."""
+    found = [c for c in containers(host, name) if c["state"] == "CONTAINER_RUNNING"]
+    return found[0] if found else None
+
+
+def http_from(host, container: dict, address: str) -> str:
+    """What `GET /` on address:80 returns, asked from inside a container (busybox nc)."""
+    request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} 80"
+    return host.run(f"crictl exec {container['id']} sh -c \"{request}\"").stdout

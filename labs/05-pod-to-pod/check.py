@@ -1,14 +1,7 @@
 """Lab 05: an nginx pod answers by IP from a host-network busybox and from a busybox in
 its own network namespace."""
 
-from labcheck import containers, pod_ip, until
-
-REQUEST = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 80"
-
-
-def running_container(host, name: str) -> str | None:
-    found = [c for c in containers(host, name) if c["state"] == "CONTAINER_RUNNING"]
-    return found[0]["id"] if found else None
+from labcheck import http_from, pod_ip, running_container, until
 
 
 def test_both_busybox_pods_run(host):
@@ -30,8 +23,7 @@ def reply(host, box: str, target: str) -> tuple[str, str]:
     assert address, f"{target} has no pod IP: lab 04 must be done first"
     container = running_container(host, box)
     assert container, f"{box} is not running"
-    request = REQUEST.format(ip=address)
-    return address, host.run(f"crictl exec {container} sh -c \"{request}\"").stdout
+    return address, http_from(host, container, address)
 
 
 def test_nginx_answers_from_the_host_network(host):

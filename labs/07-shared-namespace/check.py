@@ -3,7 +3,7 @@ sandbox (pause) process holds: localhost reaches the neighbour, a port can be bo
 
 import json
 
-from labcheck import containers, ready_pods, until
+from labcheck import containers, http_from, ready_pods, until
 
 
 def by_name(host) -> dict[str, dict]:
@@ -27,8 +27,7 @@ def test_nginx_and_the_sidecar_run_in_one_pod(host):
 def test_the_sidecar_reaches_nginx_on_localhost(host):
     sidecar = by_name(host).get("sidecar")
     assert sidecar, "no sidecar container"
-    page = host.run(f"crictl exec {sidecar['id']} sh -c "
-                    "\"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 80\"").stdout
+    page = http_from(host, sidecar, "127.0.0.1")
     assert "Welcome to nginx" in page, "from the sidecar, 127.0.0.1:80 did not answer"
 
 

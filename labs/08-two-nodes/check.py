@@ -2,9 +2,7 @@
 node reaches an nginx pod on another, in both directions."""
 
 import testinfra
-from labcheck import containers, pod_ip
-
-REQUEST = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 80"
+from labcheck import http_from, pod_ip, running_container
 
 
 def peers(host, lab_vars, request) -> list:
@@ -30,11 +28,10 @@ def test_each_other_pod_network_is_routed_to_its_node(host, lab_vars, request):
 
 
 def test_a_pod_here_reaches_nginx_on_every_other_node(host, lab_vars, request):
-    boxes = [c for c in containers(host, "busybox-pod") if c["state"] == "CONTAINER_RUNNING"]
-    assert boxes, "busybox-pod is not running here (lab 05 state is needed)"
+    box = running_container(host, "busybox-pod")
+    assert box, "busybox-pod is not running here (lab 05 state is needed)"
     for name, peer in peers(host, lab_vars, request):
         target = pod_ip(peer, "static-nginx")
         assert target, f"static-nginx on {name} has no pod IP"
-        page = host.run(f"crictl exec {boxes[0]['id']} sh -c \"{REQUEST.format(ip=target)}\"")
-        assert "Welcome to nginx" in page.stdout, \
+        assert "Welcome to nginx" in http_from(host, box, target), \
             f"from busybox-pod here, nginx on {name} ({target}:80) did not answer"

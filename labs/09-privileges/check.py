@@ -1,16 +1,15 @@
 """Lab 09: without NET_ADMIN a pod cannot change its interfaces, with it it can;
 hostPID shows the node's processes; a privileged pod sees the node's devices."""
 
-from labcheck import containers, ready_pods, until
+from labcheck import ready_pods, running_container, until
 
 
 def running(host, name: str) -> dict:
     # Wait only for a pod that exists: without a manifest there is nothing to wait for.
     deadline = 10 if ready_pods(host, name) else 0
-    found = until(lambda: [c for c in containers(host, name)
-                           if c["state"] == "CONTAINER_RUNNING"], deadline)
+    found = until(lambda: running_container(host, name), deadline)
     assert found, f"{name} is not running: is its manifest in /etc/kubernetes/manifests?"
-    return found[0]
+    return found
 
 
 def log(host, container: dict) -> str:

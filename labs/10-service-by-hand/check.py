@@ -1,7 +1,7 @@
 """Lab 10: a virtual IP, DNAT-ed by iptables to two nginx pods chosen at random, answers
 every request, and both backends serve their share."""
 
-from labcheck import containers, pod_ip
+from labcheck import pod_ip, running_container
 
 REQUESTS = 30
 
@@ -11,10 +11,10 @@ def vip(lab_vars) -> str:
 
 
 def served(host, name: str) -> int:
-    found = [c for c in containers(host, name) if c["state"] == "CONTAINER_RUNNING"]
+    found = running_container(host, name)
     if not found:
         return -1
-    count = host.run(f"crictl logs {found[0]['id']} 2>/dev/null | grep -c 'GET / '").stdout
+    count = host.run(f"crictl logs {found['id']} 2>/dev/null | grep -c 'GET / '").stdout
     return int(count.strip() or 0)
 
 

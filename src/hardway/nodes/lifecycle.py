@@ -211,27 +211,26 @@ class Lab:
         return command
 
     def start(self, node: Node) -> None:
-        directory = self.node_dir(node.name)
         self.cleanup_processes(node)
-        console = (directory / "console.log").open("ab")
         command = self.nspawn_command(node)
         self.log(f"{node.name}: booting {node.address} ({node.machine})")
-        if command[0] == "systemd-run":
-            subprocess.run(command, check=True, stdout=console, stderr=subprocess.STDOUT)
-            out = subprocess.run(["systemctl", "show", "-P", "MainPID",
-                                  f"hardway-{node.machine}.service"],
-                                 capture_output=True, text=True)
-            node.pid = int(out.stdout.strip() or 0) or None
-            self.save(node)
-            return
-        node.cgroups = cgroups.create(f"hardway-{node.machine}", self.s.node_memory,
-                                      self.s.node_pids)
-        self.save(node)
-        dirs = node.cgroups
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=console,
-                                   stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=lambda: cgroups.join(dirs))
-        node.pid = process.pid
+        # The node's console goes to its log; our handle closes once the child has it.
+        with (self.node_dir(node.name) / "console.log").open("ab") as console:
+            if command[0] == "systemd-run":
+                subprocess.run(command, check=True, stdout=console, stderr=subprocess.STDOUT)
+                out = subprocess.run(["systemctl", "show", "-P", "MainPID",
+                                      f"hardway-{node.machine}.service"],
+                                     capture_output=True, text=True)
+                node.pid = int(out.stdout.strip() or 0) or None
+            else:
+                node.cgroups = cgroups.create(f"hardway-{node.machine}", self.s.node_memory,
+                                              self.s.node_pids)
+                self.save(node)  # before the start, so `down` finds the cgroups after a crash
+                dirs = node.cgroups
+                process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=console,
+                                           stderr=subprocess.STDOUT, start_new_session=True,
+                                           preexec_fn=lambda: cgroups.join(dirs))
+                node.pid = process.pid
         self.save(node)
 
     def wait_ready(self, node: Node) -> None:
