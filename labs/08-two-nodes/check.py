@@ -6,8 +6,9 @@ from labcheck import http_from, pod_ip, running_container
 
 
 def peers(host, lab_vars, request) -> list:
-    names = [n for n in lab_vars.get("groups", {}).get("lab_nodes", [])
-             if n != lab_vars["inventory_hostname"]]
+    # A class pairs machines (lab_peers); a local lab uses every other node.
+    names = lab_vars.get("lab_peers") or [n for n in lab_vars.get("groups", {}).get("lab_nodes", [])
+                                          if n != lab_vars["inventory_hostname"]]
     inventory = request.config.option.ansible_inventory
     return [(name, testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory))
             for name in names]
