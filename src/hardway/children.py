@@ -15,11 +15,11 @@ from pathlib import Path
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def run_tied(command: list[str], cwd: Path, env: dict[str, str]) -> int:
     """Run a command in the foreground that ends when hardway ends; its exit code."""
-    return subprocess.run(command, cwd=cwd, env=env, preexec_fn=_die_with_parent).returncode
+    return subprocess.run(command, cwd=cwd, env=env, preexec_fn=die_with_parent).returncode

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -17,8 +18,8 @@ from rich.table import Table
 from hardway.settings import HardwayError, Settings, UsageError
 
 # One console for everything; rich honours NO_COLOR by itself.
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def log(message: str) -> None:
@@ -257,6 +258,154 @@ def lab_check(lab_id: str, inventory_path: str | None, limit: str | None, output
                 console.print(f"     hint: {r.hint}", markup=False)
     if not all(r.passed for r in results):
         sys.exit(1)
+
+
+# --- class -------------------------------------------------------------------------------
+
+@main.group("class")
+def class_group() -> None:
+    """A classroom: a roster to an inventory, provisioning, and a progress report."""
+
+
+@class_group.command("init")
+@click.argument("roster", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="The class; its inventory goes to inventories/NAME/.")
+@click.option("--pod-range", default="10.200.0.0/16", show_default=True,
+              help="Private range every machine's pod network is carved from.")
+@click.option("--pod-prefix", type=int, default=24, show_default=True,
+              help="Size of each machine's pod network.")
+@click.option("--mirror", "mirror_url", default=None,
+              help="Fetch from this served mirror (URL) with this machine's mirror checksums, "
+                   "instead of the official release hosts.")
+@click.option("--vars", "vars_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A YAML file of extra variables for every machine.")
+@click.option("--force", is_flag=True, help="Replace an existing class of that name.")
+@handled
+def class_init(roster: Path, name: str, pod_range: str, pod_prefix: int, mirror_url: str | None,
+               vars_file: Path | None, force: bool) -> None:
+    """Check ROSTER (CSV: student,machine1,machine2,user,port,key) and write the inventory."""
+    from hardway.classroom import roster as rosters
+
+    path, warnings = rosters.init(settings(), roster, name, pod_range, pod_prefix, mirror_url,
+                                  vars_file, force)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", markup=True)
+    console.print(f"class {name}: inventory written to {path}; next: `hardway class up {name}`")
+
+
+@class_group.command("up")
+@click.argument("name")
+@click.option("--retry-failed", is_flag=True, help="Only the machines not ready after the last run.")
+@click.option("--forks", type=click.IntRange(1, 200), default=None,
+              help="Machines worked on at once. Default: all of them, up to 50.")
+@output_option
+@handled
+def class_up(name: str, retry_failed: bool, forks: int | None, output: str) -> None:
+    """Provision every machine of class NAME at once; a table of which are ready and why not."""
+    from hardway.classroom import up as class_up_
+    from hardway.classroom.model import Classroom
+
+    s = settings()
+    classroom = Classroom.open(s, name)
+    results = class_up_.up(s, classroom, retry_failed, forks, progress_view(), log)
+    print_table(f"class {name}", ["machine", "student", "result", "stage", "reason"],
+                [[r.machine, r.student, r.status, r.stage, r.reason] for r in results], output)
+    bad = [r.machine for r in results if r.status != "ready"]
+    if bad:
+        raise HardwayError(f"{len(bad)} machine(s) not ready ({', '.join(bad)}); fix the cause "
+                           f"and run `hardway class up {name} --retry-failed`")
+
+
+def progress_view() -> Callable:
+    """Live per-stage counts on a terminal; on anything else, one line when a stage is done."""
+    from rich.live import Live
+
+    if err.is_terminal:
+        live = Live(console=err, refresh_per_second=2, transient=False)
+
+        def show(progress) -> None:
+            table = Table(title="provisioning", title_justify="left")
+            for column in ("stage", "done", "working", "stopped"):
+                table.add_column(column)
+            for stage, past, working, stopped in progress.stage_rows():
+                table.add_row(stage, str(past), str(working), str(stopped) if stopped else "")
+            if not live.is_started:
+                live.start()
+            live.update(table)
+            if progress.stats is not None:
+                live.stop()
+        return show
+
+    printed: set[str] = set()
+
+    def show_lines(progress) -> None:
+        for stage, past, working, stopped in progress.stage_rows():
+            total = past + working + stopped
+            if stage not in printed and total and not working and (
+                    past or progress.stats is not None):
+                printed.add(stage)
+                log(f"stage {stage}: {past} machine(s) through" +
+                    (f", {stopped} stopped" if stopped else ""))
+    return show_lines
+
+
+@class_group.command("report")
+@click.argument("name")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report as one self-contained HTML page.")
+@click.option("--watch", type=click.IntRange(5, 3600), default=None, metavar="SECONDS",
+              help="Check again every SECONDS until interrupted.")
+@click.option("--parallel", type=click.IntRange(1, 64), default=10, show_default=True,
+              help="Machines checked at once.")
+@output_option
+@handled
+def class_report(name: str, html_file: Path | None, watch: int | None, parallel: int,
+                 output: str) -> None:
+    """Every student x every lab: pass, fail (with reason), skipped, not reached."""
+    from hardway.classroom import page, report
+    from hardway.classroom.model import Classroom
+
+    classroom = Classroom.open(settings(), name)
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            result = report.collect(classroom, parallel)
+            if html_file:
+                tmp = html_file.with_name(f".{html_file.name}.tmp")
+                tmp.write_text(page.render(result, refresh=watch))
+                tmp.replace(html_file)
+            if output == "json":
+                click.echo(json.dumps(result.as_dict(), indent=2))
+            else:
+                if watch and console.is_terminal:
+                    console.clear()
+                print_report(result)
+            if not watch:
+                return
+            time.sleep(watch)
+
+
+def print_report(result) -> None:
+    styles = {"pass": "[green]pass[/green]", "fail": "[bold red]FAIL[/bold red]",
+              "skipped": "[yellow]skip[/yellow]", "unreachable": "[dim]unreach[/dim]",
+              "not reached": "[dim]·[/dim]"}
+    table = Table(title=f"class {result.name}: lab progress")
+    for column in ["student", "at", *[lab.id for lab in result.labs]]:
+        table.add_column(column, no_wrap=True)
+    for row in result.students:
+        down = [n for n, state in row.machines.items() if state != "ok"]
+        who = row.student + (f" ({', '.join(down)} unreachable)" if down else "")
+        table.add_row(who, row.current or "-", *[styles[row.labs[lab.id].status]
+                                                  for lab in result.labs])
+    console.print(table)
+    for row in result.students:
+        for lab in result.labs:
+            cell = row.labs[lab.id]
+            if cell.status in ("fail", "unreachable"):
+                where = f" on {cell.machine}" if cell.machine else ""
+                console.print(f"{row.student} lab {lab.id} {cell.status}{where}: {cell.reason}",
+                              markup=False)
+                if cell.hint:
+                    console.print(f"    hint: {cell.hint}", markup=False)
 
 
 # --- doctor and nodes ------------------------------------------------------------------

@@ -20,10 +20,10 @@ from hardway.settings import REPO, HardwayError, Settings
 Log = Callable[[str], None]
 
 
-def mirror_vars(settings: Settings, mirror: Mirror) -> dict:
-    """Inventory variables that point the roles at a served mirror and its checksums."""
+def mirror_vars(mirror: Mirror, url: str) -> dict:
+    """Inventory variables that point the roles at a mirror served at url, and its checksums."""
     index = mirror.index()
-    url = settings.mirror_url
+    url = url.rstrip("/")
     arch = artifacts.host_arch()
     # images/<key>-<arch>.tar, keyed as the roles' lab_images_local is (pause, nginx, ...)
     archives = {
@@ -44,7 +44,7 @@ def write_mirror_vars(settings: Settings, mirror: Mirror) -> Path:
     path = settings.inventory / "group_vars" / "all" / "mirror.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# Written by `hardway up`: the roles fetch from this host's mirror.\n" +
-                    yaml.safe_dump(mirror_vars(settings, mirror), sort_keys=True))
+                    yaml.safe_dump(mirror_vars(mirror, settings.mirror_url), sort_keys=True))
     return path
 
 

@@ -102,5 +102,10 @@ class Settings:
         return f"http://{self.host_address}:{self.mirror_port}"
 
     @property
+    def classes(self) -> Path:
+        """Where `hardway class init` writes each class's inventory folder."""
+        return Path(os.environ.get("HARDWAY_CLASSES", str(REPO / "inventories")))
+
+    @property
     def inventory(self) -> Path:
         return Path(os.environ.get("HARDWAY_INVENTORY", str(REPO / "inventories" / "local")))

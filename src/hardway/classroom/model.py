@@ -1,0 +1,68 @@
+"""One class on disk: its inventory folder (written by `class init`) and its state (the
+last `class up` and every lab pass seen by `class report`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from hardway.settings import HardwayError, Settings, UsageError
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str
+    student: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Classroom:
+    name: str
+    folder: Path
+    state: Path
+
+    @classmethod
+    def open(cls, settings: Settings, name: str) -> Classroom:
+        folder = settings.classes / name
+        if not (folder / "hosts.yml").exists():
+            known = sorted(p.parent.name for p in settings.classes.glob("*/roster.csv"))
+            raise UsageError(f"no class {name!r} in {settings.classes}: create it with "
+                             "`hardway class init ROSTER.csv --name NAME`"
+                             + (f" (classes here: {', '.join(known)})" if known else ""))
+        return cls(name=name, folder=folder, state=settings.state / "classes" / name)
+
+    @property
+    def inventory(self) -> Path:
+        return self.folder / "hosts.yml"
+
+    def machines(self) -> list[Machine]:
+        data = yaml.safe_load(self.inventory.read_text()) or {}
+        hosts = data.get("all", {}).get("children", {}).get("lab_nodes", {}).get("hosts") or {}
+        if not hosts:
+            raise HardwayError(f"{self.inventory} has no machines in group lab_nodes: "
+                               "re-run `hardway class init --force`")
+        return [Machine(name=name, student=str((v or {}).get("lab_student", name)),
+                        address=str((v or {}).get("ansible_host", name)))
+                for name, v in hosts.items()]
+
+    def students(self) -> dict[str, list[Machine]]:
+        found: dict[str, list[Machine]] = {}
+        for machine in self.machines():
+            found.setdefault(machine.student, []).append(machine)
+        return found
+
+    def load(self, what: str) -> dict:
+        path = self.state / f"{what}.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def save(self, what: str, data: dict) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        path = self.state / f"{what}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        os.replace(tmp, path)

@@ -1,0 +1,317 @@
+"""A class roster (CSV, one row per student) checked and turned into an Ansible inventory.
+
+Every row is checked before anything is written; each problem names its row and the fix.
+Each machine gets its own pod network carved from one range, and each machine a lab 08
+partner: the student's other machine, or else another one-machine student's.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hardway.mirror.store import Mirror
+from hardway.provision import mirror_vars
+from hardway.settings import Settings, UsageError
+
+COLUMNS = ("student", "machine1", "machine2", "user", "port", "key")
+REQUIRED = ("student", "machine1")
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*"
+                       r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+_CLASS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+# Lab 10 puts its service network here; pod networks must stay clear of it.
+SERVICE_CIDR = ipaddress.IPv4Network("10.32.0.0/24")
+
+
+@dataclass
+class Machine:
+    name: str
+    student: str
+    address: str
+    user: str
+    port: int
+    key: str
+    row: int
+    pod_cidr: str = ""
+    peers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Student:
+    name: str
+    row: int
+    machines: list[Machine]
+
+
+class RosterError(UsageError):
+    """Every problem found in a roster, one per line."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s), nothing was written:\n  " +
+                         "\n  ".join(problems))
+
+
+def _address_problem(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return ""
+    except ValueError:
+        pass
+    if _HOSTNAME.match(value) and not value.replace(".", "").isdigit():
+        return ""
+    return f"{value!r} is neither an IP address nor a host name"
+
+
+def read(path: Path) -> list[Student]:
+    """The students of a roster file, or a RosterError listing every bad row."""
+    if not path.is_file():
+        raise UsageError(f"no roster at {path}: write a CSV with the header "
+                         f"{','.join(COLUMNS)} (docs/classroom.md)")
+    # Rows are numbered as the file's lines, so "row 6" is line 6 in the instructor's editor.
+    rows = [(number, next(csv.reader([line])))
+            for number, line in enumerate(path.read_text().splitlines(), start=1)
+            if line.strip() and not line.lstrip().startswith("#")]
+    if not rows:
+        raise UsageError(f"{path} is empty: add the header {','.join(COLUMNS)} and one row "
+                         "per student")
+    header_row, header_fields = rows[0]
+    header = [h.strip().lower() for h in header_fields]
+    unknown = [h for h in header if h not in COLUMNS]
+    missing = [c for c in REQUIRED if c not in header]
+    if unknown or missing:
+        raise RosterError(str(path), [
+            f"row {header_row} (header): {'unknown column(s) ' + ', '.join(unknown) if unknown else ''}"
+            f"{'; ' if unknown and missing else ''}"
+            f"{'missing column(s) ' + ', '.join(missing) if missing else ''}: "
+            f"the header is {','.join(COLUMNS)} (machine2, user, port and key may be left out)"])
+    problems: list[str] = []
+    students: list[Student] = []
+    seen_students: dict[str, int] = {}
+    seen_machines: dict[tuple[str, int], int] = {}
+    for number, raw in rows[1:]:
+        if len(raw) > len(header):
+            problems.append(f"row {number}: {len(raw)} fields for {len(header)} columns: "
+                            "remove the extra commas")
+            continue
+        row = {h: (raw[i].strip() if i < len(raw) else "") for i, h in enumerate(header)}
+        name = row["student"].lower()
+        if not name:
+            problems.append(f"row {number}: no student name: fill the student column")
+            continue
+        if not _NAME.match(name):
+            problems.append(f"row {number}: student {row['student']!r} cannot name a machine: "
+                            "use letters, digits and dashes (e.g. ada-lovelace)")
+            continue
+        if name in seen_students:
+            problems.append(f"row {number}: student {name} is already on row "
+                            f"{seen_students[name]}: give each student one row")
+            continue
+        seen_students[name] = number
+        port_text = row.get("port") or "22"
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            problems.append(f"row {number}: port {port_text!r} is not a port: use 1-65535 "
+                            "or leave it empty for 22")
+            continue
+        key = row.get("key", "")
+        if key and not Path(key).expanduser().is_file():
+            problems.append(f"row {number}: key file {key} does not exist here: give the path "
+                            "of the SSH private key on this machine, or leave it empty")
+            continue
+        addresses = [a for a in (row["machine1"], row.get("machine2", "")) if a]
+        if not row["machine1"]:
+            problems.append(f"row {number}: student {name} has no machine1: put the address "
+                            "of the student's (first) machine there")
+            continue
+        machines = []
+        for index, address in enumerate(addresses, start=1):
+            problem = _address_problem(address)
+            if problem:
+                problems.append(f"row {number}: machine{index} {problem}: give the address "
+                                "Ansible reaches the machine at")
+                continue
+            where = (address.lower(), int(port_text))
+            if where in seen_machines:
+                problems.append(f"row {number}: machine {address} (port {port_text}) is already "
+                                f"on row {seen_machines[where]}: every student needs their "
+                                "own machine")
+                continue
+            seen_machines[where] = number
+            machines.append(Machine(name=f"{name}-{index}", student=name, address=address,
+                                    user=row.get("user") or "root", port=int(port_text),
+                                    key=str(Path(key).expanduser()) if key else "", row=number))
+        students.append(Student(name=name, row=number, machines=machines))
+    if not students and not problems:
+        problems.append("no students: add one row per student below the header")
+    if problems:
+        raise RosterError(str(path), problems)
+    return students
+
+
+def parse_range(pod_range: str, prefix: int) -> ipaddress.IPv4Network:
+    """The range every machine's pod network is carved from."""
+    try:
+        network = ipaddress.IPv4Network(pod_range, strict=True)
+    except ValueError as exc:
+        raise UsageError(f"--pod-range {pod_range!r} is not an IPv4 network ({exc}): "
+                         "use one such as 10.200.0.0/16") from None
+    if not network.is_private:
+        raise UsageError(f"--pod-range {pod_range} is not a private range: use one such as "
+                         "10.200.0.0/16")
+    if not 16 <= prefix <= 28 or prefix < network.prefixlen:
+        raise UsageError(f"--pod-prefix /{prefix} does not fit in {network}: use a prefix "
+                         f"from /{max(16, network.prefixlen)} to /28, e.g. /24")
+    if network.overlaps(SERVICE_CIDR):
+        raise UsageError(f"--pod-range {network} overlaps lab 10's service network "
+                         f"{SERVICE_CIDR}: use one such as 10.200.0.0/16")
+    return network
+
+
+def assign(students: list[Student], network: ipaddress.IPv4Network, prefix: int) -> list[str]:
+    """Give every machine a pod network and its lab 08 partners; returns warnings.
+    Fails, naming the first row that does not fit, when the range is too small."""
+    subnets = network.subnets(new_prefix=prefix)
+    capacity = 2 ** (prefix - network.prefixlen)
+    machines = [m for s in students for m in s.machines]
+    for machine in machines:
+        subnet = next(subnets, None)
+        if subnet is None:
+            raise RosterError("roster", [
+                f"row {machine.row}: no pod network left for {machine.name}: {network} holds "
+                f"{capacity} /{prefix} networks and the class needs {len(machines)}; use a "
+                f"larger --pod-range or a longer --pod-prefix"])
+        machine.pod_cidr = str(subnet)
+    for machine in machines:
+        for_address = _ip(machine.address)
+        if for_address and for_address in network:
+            raise RosterError("roster", [
+                f"row {machine.row}: machine {machine.address} lies inside the pod range "
+                f"{network}: choose a --pod-range that no machine address falls in"])
+    warnings = []
+    alone = []
+    for student in students:
+        if len(student.machines) == 2:
+            one, two = student.machines
+            one.peers, two.peers = [two.name], [one.name]
+        else:
+            alone.append(student.machines[0])
+    for one, two in zip(alone[::2], alone[1::2], strict=False):
+        one.peers, two.peers = [two.name], [one.name]
+    if len(alone) % 2:
+        last = alone[-1]
+        warnings.append(f"row {last.row}: {last.student} has one machine and no partner for "
+                        "lab 08 (two nodes): add a machine2, or another one-machine student")
+    return warnings
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | None:
+    try:
+        found = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return found if isinstance(found, ipaddress.IPv4Address) else None
+
+
+def inventory(students: list[Student], name: str, folder: Path, extra_vars: dict) -> dict:
+    """hosts.yml content: group lab_nodes with every machine, one group per student."""
+    hosts = {}
+    for machine in (m for s in students for m in s.machines):
+        entry = {"ansible_host": machine.address, "lab_student": machine.student,
+                 "lab_pod_cidr": machine.pod_cidr, "lab_peers": machine.peers}
+        if machine.user != "root":
+            entry["ansible_user"] = machine.user
+        if machine.port != 22:
+            entry["ansible_port"] = machine.port
+        if machine.key:
+            entry["ansible_ssh_private_key_file"] = machine.key
+        hosts[machine.name] = entry
+    groups = {f"student_{s.name.replace('-', '_')}": {"hosts": {m.name: None for m in s.machines}}
+              for s in students}
+    class_vars = {
+        "lab_class": name,
+        "ansible_user": "root",
+        # Trust each machine's host key on first contact, and keep the keys with the class
+        # rather than in the instructor's own known_hosts.
+        "ansible_ssh_common_args": f"-o StrictHostKeyChecking=accept-new "
+                                   f"-o UserKnownHostsFile={folder / 'known_hosts'} "
+                                   "-o ServerAliveInterval=5 -o ServerAliveCountMax=3",
+        # Fetch each artifact once, on this machine, and push it to every student machine.
+        "download_push": True,
+        **extra_vars,
+    }
+    return {"all": {"children": {"lab_nodes": {"hosts": hosts}, **groups}, "vars": class_vars}}
+
+
+def write(folder: Path, data: dict, roster_text: str, force: bool) -> Path:
+    """Write the class folder in one step: all of it, or (on any error) none of it."""
+    if folder.exists() and not force:
+        raise UsageError(f"{folder} already exists: choose another --name, or pass --force "
+                         "to replace it (its known_hosts is kept)")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        header = ("# Written by `hardway class init` from roster.csv (kept beside it).\n"
+                  "# Re-run `hardway class init --force` after editing the roster.\n")
+        (staging / "hosts.yml").write_text(header + yaml.safe_dump(data, sort_keys=False))
+        (staging / "roster.csv").write_text(roster_text)
+        known = folder / "known_hosts"
+        if known.exists():
+            shutil.copy2(known, staging / "known_hosts")
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}-old")
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+            staging.rename(folder)
+            shutil.rmtree(old)
+        else:
+            staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder / "hosts.yml"
+
+
+def class_name_problem(name: str) -> str:
+    if _CLASS.match(name):
+        return ""
+    return (f"class name {name!r} is not usable as a folder name: use lower-case letters, "
+            "digits, dashes and underscores, e.g. k8s-net-2026")
+
+
+def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: int,
+         mirror_url: str | None, vars_file: Path | None, force: bool) -> tuple[Path, list[str]]:
+    """Check everything, then write inventories/NAME/; returns hosts.yml and warnings."""
+    problem = class_name_problem(name)
+    if problem:
+        raise UsageError(problem)
+    network = parse_range(pod_range, prefix)
+    extra: dict = {}
+    if mirror_url:
+        if not mirror_url.startswith(("http://", "https://")):
+            raise UsageError(f"--mirror {mirror_url!r} is not a URL: give the address the "
+                             "mirror is served at, e.g. http://192.0.2.1:8077")
+        store = Mirror(settings.mirror)
+        if not (store.root / "index.yml").exists():
+            raise UsageError(f"--mirror needs this machine's mirror for its checksums, and "
+                             f"{store.root} holds none: run `hardway mirror build` first")
+        extra.update(mirror_vars(store, mirror_url))
+    if vars_file:
+        try:
+            more = yaml.safe_load(vars_file.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"--vars {vars_file}: cannot read it as YAML ({exc})") from None
+        if not isinstance(more, dict):
+            raise UsageError(f"--vars {vars_file} must hold a mapping of variable: value")
+        extra.update(more)
+    students = read(roster)
+    warnings = assign(students, network, prefix)
+    folder = settings.classes / name
+    data = inventory(students, name, folder, extra)
+    return write(folder, data, roster.read_text(), force), warnings

@@ -1,0 +1,182 @@
+"""`hardway class up`: playbooks/class.yml on every machine at once, with progress per
+stage while it runs and, at the end, which machines are ready and why the others are not.
+
+The Ansible output goes to a log file under the class's state; the progress comes from
+the hardway_progress callback (callback_plugins/), one JSON event per line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hardway.children import die_with_parent
+from hardway.classroom.model import Classroom
+from hardway.settings import REPO, HardwayError, Settings, UsageError
+
+STAGES = ("preflight", "facts", "node_prereqs", "runc", "cni_plugins", "crictl", "containerd",
+          "lab_images", "kubelet", "cni_config", "ready")
+
+
+@dataclass
+class MachineResult:
+    machine: str
+    student: str
+    status: str  # ready, failed, unreachable, not run
+    stage: str = ""
+    reason: str = ""
+
+
+class Progress:
+    """What the events say so far: per machine, the stage of its last result, whether that
+    result was a failure (a rescued failure is followed by more results), and why."""
+
+    def __init__(self, machines: list[str]):
+        self.machines = machines
+        self.reached: dict[str, int] = {}
+        self.down: set[str] = set()
+        self.failure: dict[str, tuple[str, str, str]] = {}
+        self.stats: dict[str, dict] | None = None
+
+    def feed(self, event: dict) -> None:
+        if event["event"] == "stats":
+            self.stats = event["hosts"]
+        elif event["event"] == "result" and event["stage"] in STAGES:
+            host = event["host"]
+            self.reached[host] = max(self.reached.get(host, 0), STAGES.index(event["stage"]))
+            if event["status"] in ("failed", "unreachable"):
+                self.down.add(host)
+                self.failure[host] = (event["stage"], event["task"], event["msg"])
+            else:
+                self.down.discard(host)
+
+    def stage_rows(self) -> list[tuple[str, int, int, int]]:
+        """Per stage: machines past it, machines working in it, machines stopped in it."""
+        rows = []
+        for index, stage in enumerate(STAGES):
+            at = [h for h in self.machines if self.reached.get(h, -1) == index]
+            stopped = [h for h in at if h in self.down]
+            past = sum(1 for h in self.machines if self.reached.get(h, -1) > index)
+            if self.stats is not None:
+                past += len(at) - len(stopped)
+                working = 0
+            else:
+                working = len(at) - len(stopped)
+            rows.append((stage, past, working, len(stopped)))
+        return rows
+
+    def results(self, students: dict[str, str]) -> list[MachineResult]:
+        out = []
+        for host in self.machines:
+            summary = (self.stats or {}).get(host)
+            if summary is None:
+                out.append(MachineResult(host, students[host], "not run",
+                                         reason="the run ended before this machine was reached"))
+            elif summary.get("unreachable"):
+                stage, _, msg = self.failure.get(host, ("", "", ""))
+                out.append(MachineResult(host, students[host], "unreachable", stage,
+                                         _first_line(msg) or "no SSH connection"))
+            elif summary.get("failures"):
+                stage, task, msg = self.failure.get(host, ("", "", ""))
+                out.append(MachineResult(host, students[host], "failed", stage,
+                                         f"{task}: {_first_line(msg)}"))
+            else:
+                out.append(MachineResult(host, students[host], "ready", "ready"))
+        return out
+
+
+def _first_line(text: str) -> str:
+    """One line of a failure message; for a failed SSH connection, only what ssh said."""
+    text = " ".join(text.split()).removeprefix("Task failed: ")
+    if "ssh: " in text:
+        text = text[text.rindex("ssh: "):]
+    return text[:300]
+
+
+def _env(events: Path) -> dict[str, str]:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CALLBACKS_ENABLED="hardway_progress", HARDWAY_PROGRESS_FILE=str(events))
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    return env
+
+
+def _tail(path: Path, progress: Progress, stop: threading.Event) -> None:
+    """Feed the events file to progress until stop is set and the file is drained."""
+    while not path.exists() and not stop.is_set():
+        time.sleep(0.1)
+    if not path.exists():
+        return
+    with path.open() as events:
+        pending = ""
+        while True:
+            chunk = events.readline()
+            if chunk:
+                pending += chunk
+                if pending.endswith("\n"):
+                    progress.feed(json.loads(pending))
+                    pending = ""
+                continue
+            if stop.is_set():
+                return
+            time.sleep(0.2)
+
+
+def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int | None,
+       show: Callable[[Progress], None], log: Callable[[str], None]) -> list[MachineResult]:
+    machines = classroom.machines()
+    students = {m.name: m.student for m in machines}
+    names = [m.name for m in machines]
+    previous = classroom.load("up")
+    if retry_failed:
+        if not previous:
+            raise UsageError(f"no earlier `hardway class up {classroom.name}` to retry: run it "
+                             "without --retry-failed first")
+        names = [n for n in names if previous.get(n, {}).get("status") != "ready"]
+        if not names:
+            log("every machine was ready after the last run: nothing to retry")
+            return [MachineResult(**previous[n]) for n in students]
+    forks = forks or min(50, max(5, len(names)))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    classroom.state.mkdir(parents=True, exist_ok=True)
+    events = classroom.state / f"up-{stamp}.events"
+    output = classroom.state / f"up-{stamp}.log"
+    playbook = Path(sys.executable).parent / "ansible-playbook"
+    command = [str(playbook) if playbook.exists() else "ansible-playbook",
+               "-i", str(classroom.inventory), str(REPO / "playbooks/class.yml"),
+               "--forks", str(forks),
+               "-e", f"download_controller_cache_dir={settings.cache / 'class-downloads'}",
+               "-e", f"lab_images_controller_cache_dir={settings.cache / 'class-downloads/images'}"]
+    if retry_failed:
+        command += ["--limit", ",".join(names)]
+    log(f"provisioning {len(names)} machine(s) with {forks} forks; Ansible's output: {output}")
+    progress = Progress(names)
+    stop = threading.Event()
+    reader = threading.Thread(target=_tail, args=(events, progress, stop), daemon=True)
+    reader.start()
+    with output.open("w") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=_env(events), stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   preexec_fn=die_with_parent)
+        while process.poll() is None:
+            show(progress)
+            time.sleep(0.5)
+    stop.set()
+    reader.join()
+    show(progress)
+    if progress.stats is None:
+        tail = output.read_text()[-1500:]
+        raise HardwayError(f"ansible-playbook stopped before any machine finished "
+                           f"(exit {process.returncode}):\n{tail}")
+    merged = {n: v for n, v in previous.items() if n in students}
+    merged.update({r.machine: asdict(r) for r in progress.results(students)})
+    classroom.save("up", merged)
+    # The whole class, in roster order: after --retry-failed too.
+    return [MachineResult(**merged[n]) if n in merged else
+            MachineResult(n, s, "not run", reason="never provisioned") for n, s in students.items()]

@@ -1,0 +1,210 @@
+"""`hardway class`: rosters, the inventory they become, progress events and the page.
+The real-node run (class up, report, the page in Chromium) is tests/integration/test_class.py."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hardway.classroom import page, roster
+from hardway.classroom.report import Cell, Report, StudentRow
+from hardway.classroom.up import Progress
+from hardway.labs import Lab
+from hardway.settings import Settings, UsageError
+
+HEADER = "student,machine1,machine2,user,port,key\n"
+
+
+def settings(tmp_path: Path, monkeypatch) -> Settings:
+    monkeypatch.setenv("HARDWAY_CLASSES", str(tmp_path / "classes"))
+    return Settings.from_env({"HARDWAY_STATE": str(tmp_path / "state"),
+                              "HARDWAY_CACHE": str(tmp_path / "cache")})
+
+
+def init(tmp_path, monkeypatch, text: str, **options):
+    path = tmp_path / "roster.csv"
+    path.write_text(text)
+    args = {"pod_range": "10.200.0.0/16", "prefix": 24, "mirror_url": None, "vars_file": None,
+            "force": False, **options}
+    return roster.init(settings(tmp_path, monkeypatch), path, "k8s-101", **args)
+
+
+def test_a_roster_becomes_an_inventory_with_pod_networks_and_lab_08_pairs(tmp_path, monkeypatch):
+    key = tmp_path / "id"
+    key.write_text("key")
+    hosts, warnings = init(tmp_path, monkeypatch, HEADER +
+                           f"Ada,192.0.2.11,192.0.2.12,,,{key}\n"
+                           "# a comment line\n"
+                           "bob,192.0.2.13,,student,2222,\n"
+                           "cy,lab-cy.example.org,,,,\n"
+                           "dee,192.0.2.15,,,,\n")
+    data = yaml.safe_load(hosts.read_text())["all"]
+    machines = data["children"]["lab_nodes"]["hosts"]
+    assert list(machines) == ["ada-1", "ada-2", "bob-1", "cy-1", "dee-1"]
+    assert machines["ada-1"]["lab_peers"] == ["ada-2"] and machines["ada-2"]["lab_peers"] == ["ada-1"]
+    # One-machine students are paired in roster order; the odd one out is warned about.
+    assert machines["bob-1"]["lab_peers"] == ["cy-1"] and machines["cy-1"]["lab_peers"] == ["bob-1"]
+    assert machines["dee-1"]["lab_peers"] == []
+    assert len(warnings) == 1 and "row 6" in warnings[0] and "dee" in warnings[0]
+    assert machines["bob-1"]["ansible_user"] == "student" and machines["bob-1"]["ansible_port"] == 2222
+    assert machines["ada-1"]["ansible_ssh_private_key_file"] == str(key)
+    nets = [ipaddress.IPv4Network(m["lab_pod_cidr"]) for m in machines.values()]
+    assert all(n.prefixlen == 24 and n.subnet_of(ipaddress.IPv4Network("10.200.0.0/16")) for n in nets)
+    assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+    assert data["children"]["student_ada"]["hosts"] == {"ada-1": None, "ada-2": None}
+    assert data["vars"]["download_push"] is True
+    assert f"UserKnownHostsFile={hosts.parent / 'known_hosts'}" in data["vars"]["ansible_ssh_common_args"]
+    assert (hosts.parent / "roster.csv").exists()
+
+
+@pytest.mark.parametrize(("rows", "expected"), [
+    ("ada,192.0.2.11,,,,\nbob,192.0.2.11,,,,\n", "row 3: machine 192.0.2.11 (port 22) is already on row 2"),
+    ("ada,192.0.2.11,192.0.2.11,,,\n", "row 2: machine 192.0.2.11 (port 22) is already on row 2"),
+    (",192.0.2.11,,,,\n", "row 2: no student name"),
+    ("ada,,,,,\n", "row 2: student ada has no machine1"),
+    ("ada,192.0.2.11,,,,\nada,192.0.2.12,,,,\n", "row 3: student ada is already on row 2"),
+    ("ada,192.0.2.300,,,,\n", "row 2: machine1 '192.0.2.300' is neither an IP address nor a host name"),
+    ("ada,192.0.2.11,,,ssh,\n", "row 2: port 'ssh' is not a port"),
+    ("ada,192.0.2.11,,,,/nonexistent/key\n", "row 2: key file /nonexistent/key does not exist"),
+    ("Ada Lovelace,192.0.2.11,,,,\n", "row 2: student 'Ada Lovelace' cannot name a machine"),
+    ("ada,192.0.2.11,,,,,extra\n", "row 2: 7 fields for 6 columns"),
+    ("", "no students"),
+])
+def test_bad_rows_are_named_with_the_fix_and_nothing_is_written(tmp_path, monkeypatch, rows,
+                                                                expected):
+    with pytest.raises(UsageError) as caught:
+        init(tmp_path, monkeypatch, HEADER + rows)
+    assert expected in str(caught.value)
+    assert "nothing was written" in str(caught.value)
+    assert not (tmp_path / "classes").exists()
+
+
+def test_every_bad_row_is_reported_at_once(tmp_path, monkeypatch):
+    with pytest.raises(roster.RosterError) as caught:
+        init(tmp_path, monkeypatch, HEADER + ",192.0.2.1,,,,\nok,192.0.2.2,,,,\nbad,,,,,\n")
+    assert [p.split(":")[0] for p in caught.value.problems] == ["row 2", "row 4"]
+
+
+def test_a_wrong_header_names_the_columns(tmp_path, monkeypatch):
+    with pytest.raises(UsageError, match="unknown column.*adress.*missing column.*machine1"):
+        init(tmp_path, monkeypatch, "student,adress\nada,192.0.2.1\n")
+
+
+@pytest.mark.parametrize(("pod_range", "prefix", "expected"), [
+    ("10.200.0.0/33", 24, "is not an IPv4 network"),
+    ("10.200.0.1/16", 24, "is not an IPv4 network"),
+    ("8.8.0.0/16", 24, "not a private range"),
+    ("10.200.0.0/24", 20, "does not fit"),
+    ("10.32.0.0/16", 24, "overlaps lab 10's service network"),
+])
+def test_a_bad_pod_range_is_refused(tmp_path, monkeypatch, pod_range, prefix, expected):
+    with pytest.raises(UsageError, match=expected):
+        init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", pod_range=pod_range,
+             prefix=prefix)
+
+
+def test_more_machines_than_the_range_holds_names_the_first_row_left_out(tmp_path, monkeypatch):
+    rows = "".join(f"s{i},192.0.2.{i},,,,\n" for i in range(1, 6))
+    with pytest.raises(UsageError) as caught:
+        init(tmp_path, monkeypatch, HEADER + rows, pod_range="10.200.0.0/22", prefix=24)
+    assert "row 6: no pod network left for s5-1" in str(caught.value)
+    assert "holds 4 /24 networks and the class needs 5" in str(caught.value)
+    assert not (tmp_path / "classes").exists()
+
+
+def test_a_machine_inside_the_pod_range_is_refused(tmp_path, monkeypatch):
+    with pytest.raises(UsageError, match="row 2: machine 10.200.7.1 lies inside the pod range"):
+        init(tmp_path, monkeypatch, HEADER + "ada,10.200.7.1,,,,\n")
+
+
+def test_an_existing_class_is_kept_unless_forced_and_its_known_hosts_survive(tmp_path, monkeypatch):
+    hosts, _ = init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n")
+    (hosts.parent / "known_hosts").write_text("192.0.2.11 ssh-ed25519 AAAA\n")
+    with pytest.raises(UsageError, match="already exists.*--force"):
+        init(tmp_path, monkeypatch, HEADER + "bob,192.0.2.12,,,,\n")
+    assert "ada-1" in hosts.read_text()
+    init(tmp_path, monkeypatch, HEADER + "bob,192.0.2.12,,,,\n", force=True)
+    assert "bob-1" in hosts.read_text() and "ada-1" not in hosts.read_text()
+    assert (hosts.parent / "known_hosts").read_text().startswith("192.0.2.11")
+    assert sorted(p.name for p in hosts.parent.parent.iterdir()) == ["k8s-101"]
+
+
+def test_extra_vars_must_be_a_mapping(tmp_path, monkeypatch):
+    extra = tmp_path / "vars.yml"
+    extra.write_text("- a list\n")
+    with pytest.raises(UsageError, match="must hold a mapping"):
+        init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", vars_file=extra)
+
+
+def test_mirror_needs_a_url_and_a_local_mirror(tmp_path, monkeypatch):
+    with pytest.raises(UsageError, match="is not a URL"):
+        init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", mirror_url="10.0.0.1:8077")
+    with pytest.raises(UsageError, match="holds none: run `hardway mirror build`"):
+        init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", mirror_url="http://10.0.0.1:8077")
+
+
+def event(host: str, stage: str, status: str, msg: str = "") -> dict:
+    return {"event": "result", "host": host, "stage": stage, "status": status, "task": "t",
+            "msg": msg, "stdout": ""}
+
+
+def test_progress_counts_machines_per_stage_and_keeps_the_reason_of_a_failure():
+    progress = Progress(["a", "b", "c"])
+    progress.feed(event("a", "preflight", "ok"))
+    progress.feed(event("b", "preflight", "ok"))
+    progress.feed(event("c", "preflight", "unreachable", "Task failed: Data could not be sent "
+                        "to remote host. ssh: connect to host 10.0.0.3 port 22: No route to host"))
+    progress.feed(event("a", "runc", "changed"))
+    progress.feed(event("b", "containerd", "failed", "config rejected"))
+    progress.feed(event("b", "containerd", "ok"))  # rescued: the host carries on
+    progress.feed(event("b", "kubelet", "failed", "kubelet did not come up"))
+    rows = {stage: (past, working, stopped) for stage, past, working, stopped in progress.stage_rows()}
+    assert rows["preflight"] == (2, 0, 1)
+    assert rows["runc"] == (1, 1, 0)
+    assert rows["containerd"] == (1, 0, 0)
+    assert rows["kubelet"] == (0, 0, 1)
+    progress.feed({"event": "stats", "hosts": {
+        "a": {"failures": 0, "unreachable": 0}, "b": {"failures": 1, "unreachable": 0},
+        "c": {"failures": 0, "unreachable": 1}}})
+    results = {r.machine: r for r in progress.results({"a": "s1", "b": "s1", "c": "s2"})}
+    assert results["a"].status == "ready"
+    assert (results["b"].status, results["b"].stage) == ("failed", "kubelet")
+    assert results["b"].reason == "t: kubelet did not come up"
+    assert results["c"].status == "unreachable"
+    assert results["c"].reason == "ssh: connect to host 10.0.0.3 port 22: No route to host"
+
+
+def a_report() -> Report:
+    labs = [Lab(id="01", folder="01-x", title="One <b>", goal="g", hint="do <this>"),
+            Lab(id="02", folder="02-y", title="Two", goal="g", hint="then that")]
+    rows = [
+        StudentRow("zed", {"zed-1": "ok"}, "02",
+                   {"01": Cell("pass"), "02": Cell("fail", "nginx <none> answered", "then that",
+                                                   "zed-1")}),
+        StudentRow("amy", {"amy-1": "ssh: no route"}, None,
+                   {"01": Cell("unreachable", "amy-1: ssh: no route"), "02": Cell("unreachable")}),
+    ]
+    return Report(name="k8s<101>", generated=0, labs=labs, students=rows)
+
+
+def test_the_page_is_self_contained_and_escapes_what_it_shows():
+    html = page.render(a_report())
+    assert "<script src" not in html and "<link" not in html and "http" not in html
+    assert "k8s&lt;101&gt;" in html and "nginx &lt;none&gt; answered" in html
+    assert 'data-hint="then that"' in html and 'title="One &lt;b&gt;"' in html
+    assert html.count('<tr data-student=') == 2
+    assert "refresh" not in html
+    assert '<meta http-equiv="refresh" content="30">' in page.render(a_report(), refresh=30)
+
+
+def test_report_counts_and_json_shape():
+    report = a_report()
+    assert report.counts()["01"] == {"pass": 1, "fail": 0, "skipped": 0, "not reached": 0,
+                                     "unreachable": 1}
+    data = report.as_dict()
+    assert [lab["id"] for lab in data["labs"]] == ["01", "02"]
+    assert data["students"][0]["labs"]["02"] == {"status": "fail", "reason": "nginx <none> answered",
+                                                 "hint": "then that", "machine": "zed-1"}
