@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST_PACKAGES := systemd-container debootstrap libseccomp-dev pkg-config gcc libc6-dev \
 	busybox-static nginx-light iproute2 openssh-client curl
+# Only for the tests: the class report page is opened in a real headless browser.
+TEST_PACKAGES := chromium chromium-driver
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: lab test host-packages venv down clean
@@ -14,6 +16,7 @@ lab: host-packages venv
 	$(BIN)/hardway up
 
 test: host-packages venv
+	@$(MAKE) --no-print-directory host-packages HOST_PACKAGES="$(TEST_PACKAGES)"
 	$(BIN)/pytest
 
 down: venv

@@ -13,6 +13,14 @@ import yaml
 from hardway.settings import HardwayError, Settings, UsageError
 
 
+def one_line(text: str) -> str:
+    """One line of an Ansible failure message; for a failed SSH connection, what ssh said."""
+    text = " ".join(text.split()).removeprefix("Task failed: ")
+    if "ssh: " in text:
+        text = text[text.rindex("ssh: "):]
+    return text[:300]
+
+
 @dataclass(frozen=True)
 class Machine:
     name: str

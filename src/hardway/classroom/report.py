@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hardway import labs
-from hardway.classroom.model import Classroom, Machine
+from hardway.classroom.model import Classroom, Machine, one_line
 from hardway.settings import REPO, HardwayError
 
 MARKER = "/var/lib/hardway-lab/lab"
@@ -92,7 +92,7 @@ def where(classroom: Classroom, machines: list[Machine]) -> dict[str, tuple[str 
             lab_id = event["stdout"].strip()
             found[event["host"]] = (lab_id or None, "ok")
         else:
-            found[event["host"]] = (None, " ".join(event["msg"].split())[:200] or event["status"])
+            found[event["host"]] = (None, one_line(event["msg"]) or event["status"])
     if not found:
         raise HardwayError(f"could not ask the machines of {classroom.name} anything:\n"
                            f"{(result.stdout + result.stderr)[-1500:]}")

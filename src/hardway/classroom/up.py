@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hardway.children import die_with_parent
-from hardway.classroom.model import Classroom
+from hardway.classroom.model import Classroom, one_line
 from hardway.settings import REPO, HardwayError, Settings, UsageError
 
 STAGES = ("preflight", "facts", "node_prereqs", "runc", "cni_plugins", "crictl", "containerd",
@@ -82,22 +82,14 @@ class Progress:
             elif summary.get("unreachable"):
                 stage, _, msg = self.failure.get(host, ("", "", ""))
                 out.append(MachineResult(host, students[host], "unreachable", stage,
-                                         _first_line(msg) or "no SSH connection"))
+                                         one_line(msg) or "no SSH connection"))
             elif summary.get("failures"):
                 stage, task, msg = self.failure.get(host, ("", "", ""))
                 out.append(MachineResult(host, students[host], "failed", stage,
-                                         f"{task}: {_first_line(msg)}"))
+                                         f"{task}: {one_line(msg)}"))
             else:
                 out.append(MachineResult(host, students[host], "ready", "ready"))
         return out
-
-
-def _first_line(text: str) -> str:
-    """One line of a failure message; for a failed SSH connection, only what ssh said."""
-    text = " ".join(text.split()).removeprefix("Task failed: ")
-    if "ssh: " in text:
-        text = text[text.rindex("ssh: "):]
-    return text[:300]
 
 
 def _env(events: Path) -> dict[str, str]:

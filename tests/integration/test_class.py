@@ -1,0 +1,245 @@
+"""A class of three students with two machines each, on real local nodes (issue: classroom).
+
+carol's second machine does not exist when the class is first provisioned: `class up`
+must provision the other five, report the sixth, and later retry only that one. The
+class has its own lab (bridge hwcls0, 10.75.0.0/24), taken down at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from tests.integration.conftest import hardway
+
+STATE = Path("/var/lib/hardway-class-test")
+ENV = {"HARDWAY_BRIDGE": "hwcls0", "HARDWAY_SUBNET": "10.75.0.0/24", "HARDWAY_STATE": str(STATE),
+       "HARDWAY_INVENTORY": str(STATE / "inventory"), "HARDWAY_MIRROR_PORT": "8075"}
+KEY = STATE / "ssh/id_ed25519"
+LOCAL_NODES = """\
+ansible_python_interpreter: /usr/bin/python3
+lab_local_nodes: true
+node_prereqs_update_cache: false
+node_prereqs_disable_swap: false
+kubelet_protect_kernel_defaults: true
+"""
+ADDRESS = {"alice-1": "10.75.0.11", "alice-2": "10.75.0.12", "bob-1": "10.75.0.13",
+           "bob-2": "10.75.0.14", "carol-1": "10.75.0.15", "carol-2": "10.75.0.16"}
+
+
+class Class:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.env = dict(ENV, HARDWAY_CLASSES=str(folder))
+        self.inventory = folder / "k8s" / "hosts.yml"
+
+    def hardway(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return hardway(*args, env=self.env, check=check, timeout=900)
+
+    def ssh(self, machine: str, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["ssh", "-i", str(KEY), "-o", "BatchMode=yes",
+                               "-o", f"UserKnownHostsFile={self.folder / 'k8s/known_hosts'}",
+                               f"root@{ADDRESS[machine]}", command],
+                              capture_output=True, text=True, timeout=60)
+
+    def report(self, *args: str) -> dict:
+        return json.loads(self.hardway("class", "report", "k8s", "--output", "json", *args).stdout)
+
+
+def write_roster(folder: Path, rows: str) -> Path:
+    path = folder / "roster.csv"
+    path.write_text("student,machine1,machine2,user,port,key\n" + rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def classroom(host_before):
+    folder = Path(tempfile.mkdtemp(prefix="hardway-class-"))
+    the_class = Class(folder)
+    the_class.hardway("nodes", "down", check=False)
+    # Five machines exist; carol-2 (10.75.0.16) does not, yet.
+    the_class.hardway("up", "--count", "5", "--no-site")
+    roster = write_roster(folder, "".join(
+        f"{s},{ADDRESS[s + '-1']},{ADDRESS[s + '-2']},root,22,{KEY}\n" for s in ("alice", "bob", "carol")))
+    extra = folder / "local-nodes.yml"
+    extra.write_text(LOCAL_NODES)
+    the_class.hardway("class", "init", str(roster), "--name", "k8s",
+                      "--mirror", "http://10.75.0.1:8075", "--vars", str(extra))
+    (STATE / "mirror-serve.log").write_text("")
+    shutil.rmtree("/var/cache/hardway/class-downloads", ignore_errors=True)
+    the_class.first_up = the_class.hardway("class", "up", "k8s", check=False)
+    yield the_class
+    down = the_class.hardway("nodes", "down", check=False)
+    shutil.rmtree(folder, ignore_errors=True)
+    assert down.returncode == 0, down.stdout + down.stderr
+
+
+@pytest.mark.parametrize(("rows", "options", "message"), [
+    ("ada,10.9.0.1,,,,\nbob,10.9.0.1,,,,\n", [],
+     "row 3: machine 10.9.0.1 (port 22) is already on row 2: every student needs their own machine"),
+    ("ada,,,,,\n", [], "row 2: student ada has no machine1"),
+    ("ada,10.9.0.1,,,,\n", ["--pod-range", "10.200.0.0/33"], "--pod-range '10.200.0.0/33' is not an IPv4"),
+    ("ada,10.9.0.1,,,,\nbob,10.9.0.2,,,,\ncy,10.9.0.3,,,,\n", ["--pod-range", "10.200.0.0/25",
+                                                              "--pod-prefix", "26"],
+     "row 4: no pod network left for cy-1: 10.200.0.0/25 holds 2 /26 networks and the class needs 3"),
+])
+def test_bad_rosters_are_refused_with_the_row_and_the_fix(tmp_path, rows, options, message):
+    the_class = Class(tmp_path / "classes")
+    result = the_class.hardway("class", "init", str(write_roster(tmp_path, rows)), "--name", "bad",
+                               *options, check=False)
+    assert result.returncode == 2
+    assert message in " ".join(result.stderr.split())
+    assert not (tmp_path / "classes").exists()
+
+
+def test_class_up_provisions_five_machines_and_reports_the_unreachable_sixth(classroom):
+    result = classroom.first_up
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip()}
+    assert set(rows) == set(ADDRESS)
+    for machine in ("alice-1", "alice-2", "bob-1", "bob-2", "carol-1"):
+        assert " ready " in rows[machine], rows[machine]
+    assert " unreachable " in rows["carol-2"]
+    assert "carol-2" in result.stderr and "--retry-failed" in result.stderr
+    # Every stage was reported as it finished.
+    assert "stage kubelet: 5 machine(s) through" in result.stderr
+    assert "stage preflight: 5 machine(s) through, 1 stopped" in result.stderr
+    state = json.loads((STATE / "classes/k8s/up.json").read_text())
+    assert "No route to host" in state["carol-2"]["reason"]
+    # Each artifact came from the mirror once, for five machines.
+    requests = Counter(re.findall(r'"GET (\S+) HTTP', (STATE / "mirror-serve.log").read_text()))
+    artifacts = {path: n for path, n in requests.items() if "index.yml" not in path}
+    assert len(artifacts) == 8, artifacts  # kubelet, containerd, runc, CNI, crictl, 3 images
+    assert set(artifacts.values()) == {1}, artifacts
+
+
+def test_a_students_machine_cannot_reach_another_students_kubelet_or_containerd(classroom):
+    listening = classroom.ssh("bob-1", "ss -ltnH").stdout.split("\n")
+    local = [line.split()[3] for line in listening if line.strip()]
+    # Only sshd listens beyond loopback (no lab is under way yet).
+    assert all(a.startswith(("127.0.0.1:", "[::1]:")) or a.endswith(":22") for a in local), local
+    ports = [a.rsplit(":", 1)[1] for a in local if a.startswith("127.0.0.1:")]
+    assert {"10248", "10250"} <= set(ports)  # the kubelet; the rest is containerd's stream server
+    probe = "; ".join(f"curl -sk -m 3 -o /dev/null https://{ADDRESS['bob-1']}:{p}/; echo {p}=$?"
+                      for p in ports)
+    answers = dict(line.split("=") for line in classroom.ssh("alice-1", probe).stdout.split())
+    assert answers == dict.fromkeys(ports, "7"), answers  # 7: connection refused
+
+
+@pytest.fixture(scope="module")
+def report(classroom):
+    inventory = str(classroom.inventory)
+    classroom.hardway("lab", "solve", "03", "-i", inventory, "--limit", "alice-1")
+    classroom.hardway("lab", "start", "02", "-i", inventory, "--limit", "bob-1")
+    page = classroom.folder / "report.html"
+    data = classroom.report("--html", str(page))
+    table = classroom.hardway("class", "report", "k8s")
+    return data, table.stdout, page
+
+
+def test_the_report_shows_each_student_where_they_are(report):
+    data, _, _ = report
+    students = {s["student"]: s for s in data["students"]}
+    assert [lab["id"] for lab in data["labs"]] == [f"{i:02d}" for i in range(1, 11)]
+    alice, bob, carol = students["alice"], students["bob"], students["carol"]
+    assert alice["current"] == "03"
+    assert {k: v["status"] for k, v in alice["labs"].items()} == {
+        "01": "skipped", "02": "skipped", "03": "pass", **{f"{i:02d}": "not reached" for i in range(4, 11)}}
+    assert bob["current"] == "02" and bob["labs"]["02"]["status"] == "fail"
+    assert "static-nginx-2" in bob["labs"]["02"]["reason"] and bob["labs"]["02"]["machine"] == "bob-1"
+    assert "/etc/kubernetes/manifests" in bob["labs"]["02"]["hint"]
+    assert bob["labs"]["03"]["status"] == "not reached"
+    assert carol["current"] is None
+    assert {v["status"] for v in carol["labs"].values()} == {"not reached"}
+    assert carol["machines"]["carol-1"] == "ok" and "No route to host" in carol["machines"]["carol-2"]
+
+
+def test_the_terminal_report_has_the_table_and_each_failure_with_its_hint(report):
+    _, table, _ = report
+    row = {line.split("│")[1].split()[0]: line for line in table.splitlines()
+           if line.startswith("│") and line.split("│")[1].strip()}
+    assert [c.strip() for c in row["alice"].split("│")[2:6]] == ["03", "skip", "skip", "pass"]
+    assert [c.strip() for c in row["bob"].split("│")[2:5]] == ["02", "skip", "FAIL"]
+    assert "carol-2 unreachable" in row["carol"]
+    assert "bob lab 02 fail on bob-1: no container of static-nginx-2" in table
+    assert "hint: Copy /root/lab/02/static-nginx-2.yaml" in table
+
+
+def test_the_report_page_in_chromium_shows_the_table_sorts_and_explains(report, tmp_path):
+    _, _, page = report
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,700",
+                 f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    try:
+        browser.get(page.as_uri())
+        shot = tmp_path / "report.png"
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        assert browser.find_element(By.TAG_NAME, "h1").text == "k8s: lab progress"
+
+        def students() -> list[str]:
+            return [r.get_attribute("data-student")
+                    for r in browser.find_elements(By.CSS_SELECTOR, "#report tbody tr")]
+
+        assert students() == ["alice", "bob", "carol"]
+        fail = browser.find_element(By.CSS_SELECTOR, 'tr[data-student="bob"] td[data-lab="02"]')
+        assert fail.get_attribute("class") == "fail" and fail.text == "✘ fail"
+        assert "static-nginx-2" in fail.get_attribute("title")
+        assert "Hint: Copy /root/lab/02" in fail.get_attribute("title")
+        passed = browser.find_element(By.CSS_SELECTOR, 'tr[data-student="alice"] td[data-lab="03"]')
+        assert passed.get_attribute("class") == "pass"
+        detail = browser.find_element(By.ID, "detail")
+        assert not detail.is_displayed()
+        fail.click()
+        assert detail.is_displayed()
+        assert "bob, lab 02" in detail.text and "static-nginx-2" in detail.text
+        assert "Copy /root/lab/02/static-nginx-2.yaml" in detail.text
+        headers = {h.text: h for h in browser.find_elements(By.CSS_SELECTOR, "#report thead th")}
+        headers["At lab"].click()  # ascending: carol (none), bob (02), alice (03)
+        assert students() == ["carol", "bob", "alice"]
+        headers["At lab"].click()
+        assert students() == ["alice", "bob", "carol"]
+        headers["Student"].click()
+        headers["Student"].click()
+        assert students() == ["carol", "bob", "alice"]
+        assert headers["Student"].get_attribute("aria-sort") == "descending"
+    finally:
+        browser.quit()
+
+
+def test_retry_failed_provisions_only_the_machine_that_was_missing(classroom):
+    classroom.hardway("nodes", "up", "--count", "6")
+    result = classroom.hardway("class", "up", "k8s", "--retry-failed")
+    assert result.stdout.count(" ready ") == 6, result.stdout
+    log = sorted((STATE / "classes/k8s").glob("up-*.log"))[-1].read_text()
+    recap = log[log.rindex("PLAY RECAP"):]
+    assert "carol-2" in recap and "alice-1" not in recap
+
+
+def test_lab_08_pairs_each_students_own_machines(classroom):
+    classroom.hardway("lab", "solve", "08", "-i", str(classroom.inventory),
+                      "--limit", "carol-1,carol-2")
+    routes = classroom.ssh("carol-1", "ip -4 route").stdout
+    assert re.search(r"10\.200\.5\.0/24 via 10\.75\.0\.16", routes), routes  # carol-2's pods
+    assert "10.200.0.0/24" not in routes  # alice-1's pods: not carol's partner
+    data = classroom.report()
+    carol = next(s for s in data["students"] if s["student"] == "carol")
+    assert carol["current"] == "08" and carol["labs"]["08"]["status"] == "pass", carol["labs"]["08"]
+    assert carol["labs"]["07"]["status"] == "skipped"
+    # alice's pass is kept although nothing changed on her machines since.
+    alice = next(s for s in data["students"] if s["student"] == "alice")
+    assert alice["labs"]["03"]["status"] == "pass"
