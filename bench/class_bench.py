@@ -75,6 +75,8 @@ def main() -> None:
                     f"s{i},10.74.0.{10 + i},{key}\n" for i in range(1, size + 1)))
                 hardway(env, "class", "init", str(roster), "--name", "bench", "--force",
                         "--mirror", "http://10.74.0.1:8074", "--vars", str(extra))
+                # Fresh nodes, fresh host keys: forget the last run's.
+                (classes / "bench/known_hosts").unlink(missing_ok=True)
                 if cache == "cold":
                     shutil.rmtree(downloads, ignore_errors=True)
                 log = STATE / "mirror-serve.log"

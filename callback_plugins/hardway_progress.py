@@ -3,7 +3,7 @@ named by HARDWAY_PROGRESS_FILE. Enabled only by hardway (ANSIBLE_CALLBACKS_ENABL
 
 Events: {"event": "task", "stage": ...}, {"event": "result", "host", "stage", "status",
 "task", "msg", "stdout"} and, at the end, {"event": "stats", "hosts": {host: {failures, ...}}}.
-The stage of a task is its role, else its play's `class_stage` variable, else "facts".
+The stage of a task is its play's `class_stage` variable, else its role, else "facts".
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ class CallbackModule(CallbackBase):
 
     def _stage(self, task) -> str:
         role = task._role.get_name() if task._role else ""
-        return role or self._play
+        return self._play or role or "facts"
 
     def v2_playbook_on_play_start(self, play) -> None:
-        self._play = str(play.get_vars().get("class_stage", "facts"))
+        self._play = str(play.get_vars().get("class_stage", ""))
 
     def v2_playbook_on_task_start(self, task, is_conditional) -> None:
         self._emit(event="task", stage=self._stage(task), task=task.get_name())

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from hardway.classroom import page, roster
+from hardway.classroom.model import one_line
 from hardway.classroom.report import Cell, Report, StudentRow
 from hardway.classroom.up import Progress
 from hardway.labs import Lab
@@ -158,6 +159,7 @@ def test_progress_counts_machines_per_stage_and_keeps_the_reason_of_a_failure():
     progress.feed(event("c", "preflight", "unreachable", "Task failed: Data could not be sent "
                         "to remote host. ssh: connect to host 10.0.0.3 port 22: No route to host"))
     progress.feed(event("a", "runc", "changed"))
+    progress.feed(event("a", "download", "changed"))  # included by runc: still runc
     progress.feed(event("b", "containerd", "failed", "config rejected"))
     progress.feed(event("b", "containerd", "ok"))  # rescued: the host carries on
     progress.feed(event("b", "kubelet", "failed", "kubelet did not come up"))
@@ -208,3 +210,13 @@ def test_report_counts_and_json_shape():
     assert [lab["id"] for lab in data["labs"]] == ["01", "02"]
     assert data["students"][0]["labs"]["02"] == {"status": "fail", "reason": "nginx <none> answered",
                                                  "hint": "then that", "machine": "zed-1"}
+
+
+def test_a_changed_host_key_is_explained_with_the_command_that_forgets_it():
+    message = ("Task failed: Data could not be sent to remote host \"10.0.0.5\". ssh: "
+               "@@@@@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@@@@@ ... "
+               "Offending ED25519 key in /c/k8s/known_hosts:3 Host key for 10.0.0.5 has "
+               "changed and you have requested strict checking. Host key verification failed.")
+    assert one_line(message) == (
+        "the SSH host key of 10.0.0.5 changed since the class first reached it (a reinstalled "
+        "machine?); if that is expected: ssh-keygen -R 10.0.0.5 -f /c/k8s/known_hosts")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,12 @@ from hardway.settings import HardwayError, Settings, UsageError
 def one_line(text: str) -> str:
     """One line of an Ansible failure message; for a failed SSH connection, what ssh said."""
     text = " ".join(text.split()).removeprefix("Task failed: ")
+    changed = re.search(r"Host key for (\S+) has changed", text)
+    offending = re.search(r"Offending \S+ key in (\S+):\d+", text)
+    if changed and offending:
+        return (f"the SSH host key of {changed[1]} changed since the class first reached it "
+                f"(a reinstalled machine?); if that is expected: ssh-keygen -R {changed[1]} "
+                f"-f {offending[1]}")
     if "ssh: " in text:
         text = text[text.rindex("ssh: "):]
     return text[:300]

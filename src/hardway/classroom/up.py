@@ -48,14 +48,18 @@ class Progress:
     def feed(self, event: dict) -> None:
         if event["event"] == "stats":
             self.stats = event["hosts"]
-        elif event["event"] == "result" and event["stage"] in STAGES:
-            host = event["host"]
+            return
+        if event["event"] != "result":
+            return
+        host = event["host"]
+        # A role outside STAGES (download) works for the role that included it.
+        if event["stage"] in STAGES:
             self.reached[host] = max(self.reached.get(host, 0), STAGES.index(event["stage"]))
-            if event["status"] in ("failed", "unreachable"):
-                self.down.add(host)
-                self.failure[host] = (event["stage"], event["task"], event["msg"])
-            else:
-                self.down.discard(host)
+        if event["status"] in ("failed", "unreachable"):
+            self.down.add(host)
+            self.failure[host] = (STAGES[self.reached.get(host, 0)], event["task"], event["msg"])
+        else:
+            self.down.discard(host)
 
     def stage_rows(self) -> list[tuple[str, int, int, int]]:
         """Per stage: machines past it, machines working in it, machines stopped in it."""
