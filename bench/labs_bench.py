@@ -10,26 +10,15 @@ acted) and after `lab solve` (the check passes). A check runs on all nodes at on
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from benchlib import hardway
+
 ENV = {"HARDWAY_BRIDGE": "hwbnc0", "HARDWAY_SUBNET": "10.76.0.0/24",
        "HARDWAY_STATE": "/var/lib/hardway-bench", "HARDWAY_INVENTORY":
        "/var/lib/hardway-bench/inventory", "HARDWAY_MIRROR_PORT": "8076"}
-
-
-def hardway(*args: str, check: bool = True) -> float:
-    start = time.monotonic()
-    result = subprocess.run([str(BIN / "hardway"), *args], capture_output=True, text=True,
-                            env=dict(os.environ, **ENV, NO_COLOR="1"))
-    if check and result.returncode != 0:
-        sys.exit(f"hardway {' '.join(args)} failed:\n{result.stdout[-1500:]}{result.stderr[-1500:]}")
-    return time.monotonic() - start
 
 
 def main() -> None:
@@ -41,20 +30,20 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from hardway import labs
 
-    hardway("up", "--count", str(options.count))
+    hardway(ENV, "up", "--count", str(options.count))
     print(f"{'lab':<6}{'check, not done (median s)':>30}{'check, done (median s)':>26}")
     try:
         for lab in labs.all_labs():
             if options.labs and lab.id not in options.labs:
                 continue
-            hardway("lab", "start", lab.id)
-            failing = [hardway("lab", "check", lab.id, check=False) for _ in range(options.runs)]
-            hardway("lab", "solve", lab.id)
-            passing = [hardway("lab", "check", lab.id) for _ in range(options.runs)]
+            hardway(ENV, "lab", "start", lab.id)
+            failing = [hardway(ENV, "lab", "check", lab.id, check=False) for _ in range(options.runs)]
+            hardway(ENV, "lab", "solve", lab.id)
+            passing = [hardway(ENV, "lab", "check", lab.id) for _ in range(options.runs)]
             print(f"{lab.id:<6}{statistics.median(failing):>30.1f}"
                   f"{statistics.median(passing):>26.1f}", flush=True)
     finally:
-        hardway("nodes", "down", check=False)
+        hardway(ENV, "nodes", "down", check=False)
 
 
 if __name__ == "__main__":

@@ -332,7 +332,7 @@ def progress_view() -> Callable:
             if not live.is_started:
                 live.start()
             live.update(table)
-            if progress.stats is not None:
+            if progress.finished:
                 live.stop()
         return show
 
@@ -341,8 +341,7 @@ def progress_view() -> Callable:
     def show_lines(progress) -> None:
         for stage, past, working, stopped in progress.stage_rows():
             total = past + working + stopped
-            if stage not in printed and total and not working and (
-                    past or progress.stats is not None):
+            if stage not in printed and total and not working and (past or progress.finished):
                 printed.add(stage)
                 log(f"stage {stage}: {past} machine(s) through" +
                     (f", {stopped} stopped" if stopped else ""))

@@ -56,8 +56,9 @@ def test_a_roster_becomes_an_inventory_with_pod_networks_and_lab_08_pairs(tmp_pa
     assert all(n.prefixlen == 24 and n.subnet_of(ipaddress.IPv4Network("10.200.0.0/16")) for n in nets)
     assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
     assert data["children"]["student_ada"]["hosts"] == {"ada-1": None, "ada-2": None}
-    assert data["vars"]["download_push"] is True
-    assert f"UserKnownHostsFile={hosts.parent / 'known_hosts'}" in data["vars"]["ansible_ssh_common_args"]
+    class_vars = yaml.safe_load((hosts.parent / "group_vars/all.yml").read_text())
+    assert class_vars["download_push"] is True and class_vars["lab_class"] == "k8s-101"
+    assert f"UserKnownHostsFile={hosts.parent / 'known_hosts'}" in class_vars["ansible_ssh_common_args"]
     assert (hosts.parent / "roster.csv").exists()
 
 

@@ -220,8 +220,10 @@ def _ip(address: str) -> ipaddress.IPv4Address | None:
     return found if isinstance(found, ipaddress.IPv4Address) else None
 
 
-def inventory(students: list[Student], name: str, folder: Path, extra_vars: dict) -> dict:
-    """hosts.yml content: group lab_nodes with every machine, one group per student."""
+def inventory(students: list[Student], name: str, folder: Path,
+              extra_vars: dict) -> tuple[dict, dict]:
+    """hosts.yml (lab_nodes with every machine, one group per student) and
+    group_vars/all.yml (what the whole class shares)."""
     hosts = {}
     for machine in (m for s in students for m in s.machines):
         entry = {"ansible_host": machine.address, "lab_student": machine.student,
@@ -247,10 +249,10 @@ def inventory(students: list[Student], name: str, folder: Path, extra_vars: dict
         "download_push": True,
         **extra_vars,
     }
-    return {"all": {"children": {"lab_nodes": {"hosts": hosts}, **groups}, "vars": class_vars}}
+    return {"all": {"children": {"lab_nodes": {"hosts": hosts}, **groups}}}, class_vars
 
 
-def write(folder: Path, data: dict, roster_text: str, force: bool) -> Path:
+def write(folder: Path, hosts: dict, class_vars: dict, roster_text: str, force: bool) -> Path:
     """Write the class folder in one step: all of it, or (on any error) none of it."""
     if folder.exists() and not force:
         raise UsageError(f"{folder} already exists: choose another --name, or pass --force "
@@ -260,7 +262,12 @@ def write(folder: Path, data: dict, roster_text: str, force: bool) -> Path:
     try:
         header = ("# Written by `hardway class init` from roster.csv (kept beside it).\n"
                   "# Re-run `hardway class init --force` after editing the roster.\n")
-        (staging / "hosts.yml").write_text(header + yaml.safe_dump(data, sort_keys=False))
+        (staging / "hosts.yml").write_text(header + yaml.safe_dump(hosts, sort_keys=False))
+        (staging / "group_vars").mkdir()
+        (staging / "group_vars/all.yml").write_text(
+            header + "# Every other knob, with its default: "
+            "inventories/classroom/group_vars/lab_nodes.yml\n" +
+            yaml.safe_dump(class_vars, sort_keys=False))
         (staging / "roster.csv").write_text(roster_text)
         known = folder / "known_hosts"
         if known.exists():
@@ -313,5 +320,5 @@ def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: in
     students = read(roster)
     warnings = assign(students, network, prefix)
     folder = settings.classes / name
-    data = inventory(students, name, folder, extra)
-    return write(folder, data, roster.read_text(), force), warnings
+    hosts, class_vars = inventory(students, name, folder, extra)
+    return write(folder, hosts, class_vars, roster.read_text(), force), warnings

@@ -44,6 +44,7 @@ class Progress:
         self.down: set[str] = set()
         self.failure: dict[str, tuple[str, str, str]] = {}
         self.stats: dict[str, dict] | None = None
+        self.finished = False  # the playbook has exited
 
     def feed(self, event: dict) -> None:
         if event["event"] == "stats":
@@ -165,6 +166,7 @@ def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int 
             time.sleep(0.5)
     stop.set()
     reader.join()
+    progress.finished = True
     show(progress)
     if progress.stats is None:
         tail = output.read_text()[-1500:]
