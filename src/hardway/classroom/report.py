@@ -138,7 +138,7 @@ def collect(classroom: Classroom, parallel: int = 10) -> Report:
                    if lab_id == lab_now and r.node in reach]
         row = StudentRow(student=student, machines=reach, current=lab_now)
         if lab_now and results and all(r.passed for r in results):
-            passed[lab_now] = {"at": now, "machines": [r.node for r in results]}
+            passed.setdefault(lab_now, {"at": now, "machines": [r.node for r in results]})
         for lab in all_labs:
             if lab.id in passed:
                 row.labs[lab.id] = Cell("pass", machine=",".join(passed[lab.id]["machines"]))
