@@ -385,26 +385,28 @@ def class_report(name: str, html_file: Path | None, watch: int | None, parallel:
 
 def print_report(result) -> None:
     styles = {"pass": "[green]pass[/green]", "fail": "[bold red]FAIL[/bold red]",
-              "skipped": "[yellow]skip[/yellow]", "unreachable": "[dim]unreach[/dim]",
+              "skipped": "[yellow]skip[/yellow]", "unreachable": "[dim]?[/dim]",
               "not reached": "[dim]·[/dim]"}
-    table = Table(title=f"class {result.name}: lab progress")
+    table = Table(title=f"class {result.name}: lab progress",
+                  caption="skip: a later lab was started first · ?: unreachable · ·: not reached")
     for column in ["student", "at", *[lab.id for lab in result.labs]]:
         table.add_column(column, no_wrap=True)
     for row in result.students:
         down = [n for n, state in row.machines.items() if state != "ok"]
-        who = row.student + (f" ({', '.join(down)} unreachable)" if down else "")
+        who = row.student + (f" ({len(down)} down)" if down else "")
         table.add_row(who, row.current or "-", *[styles[row.labs[lab.id].status]
                                                   for lab in result.labs])
     console.print(table)
     for row in result.students:
+        for name, state in row.machines.items():
+            if state != "ok":
+                console.print(f"{row.student}: {name} unreachable: {state}", markup=False)
         for lab in result.labs:
             cell = row.labs[lab.id]
-            if cell.status in ("fail", "unreachable"):
-                where = f" on {cell.machine}" if cell.machine else ""
-                console.print(f"{row.student} lab {lab.id} {cell.status}{where}: {cell.reason}",
+            if cell.status == "fail":
+                console.print(f"{row.student} lab {lab.id} fail on {cell.machine}: {cell.reason}",
                               markup=False)
-                if cell.hint:
-                    console.print(f"    hint: {cell.hint}", markup=False)
+                console.print(f"    hint: {cell.hint}", markup=False)
 
 
 # --- doctor and nodes ------------------------------------------------------------------
