@@ -75,6 +75,7 @@ def classroom(host_before):
     folder = Path(tempfile.mkdtemp(prefix="hardway-class-"))
     the_class = Class(folder)
     the_class.hardway("nodes", "down", check=False)
+    shutil.rmtree(STATE / "classes", ignore_errors=True)
     # Five machines exist; carol-2 (10.75.0.16) does not, yet.
     the_class.hardway("up", "--count", "5", "--no-site")
     roster = write_roster(folder, "".join(
@@ -89,6 +90,7 @@ def classroom(host_before):
     yield the_class
     down = the_class.hardway("nodes", "down", check=False)
     shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(STATE / "classes", ignore_errors=True)
     assert down.returncode == 0, down.stdout + down.stderr
 
 

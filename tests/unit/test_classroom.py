@@ -134,6 +134,18 @@ def test_an_existing_class_is_kept_unless_forced_and_its_known_hosts_survive(tmp
     assert sorted(p.name for p in hosts.parent.parent.iterdir()) == ["k8s-101"]
 
 
+def test_a_new_class_starts_with_no_progress_but_a_forced_re_init_keeps_it(tmp_path, monkeypatch):
+    stale = tmp_path / "state/classes/k8s-101/progress.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"ada": {"03": {}}}')
+    init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n")
+    assert not stale.exists()
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"ada": {"03": {}}}')
+    init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.12,,,,\n", force=True)
+    assert stale.exists()
+
+
 def test_extra_vars_must_be_a_mapping(tmp_path, monkeypatch):
     extra = tmp_path / "vars.yml"
     extra.write_text("- a list\n")

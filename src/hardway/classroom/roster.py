@@ -321,4 +321,9 @@ def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: in
     warnings = assign(students, network, prefix)
     folder = settings.classes / name
     hosts, class_vars = inventory(students, name, folder, extra)
-    return write(folder, hosts, class_vars, roster.read_text(), force), warnings
+    new_class = not folder.exists()
+    written = write(folder, hosts, class_vars, roster.read_text(), force)
+    if new_class:
+        # A new class starts with no progress, even if an old one had the same name.
+        shutil.rmtree(settings.state / "classes" / name, ignore_errors=True)
+    return written, warnings
