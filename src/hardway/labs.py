@@ -6,10 +6,8 @@ solve.yml and check.py; nothing here knows any lab by name.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -18,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from hardway.children import run_tied
+from hardway.children import ansible_env, run_tied, tool
 from hardway.settings import REPO, HardwayError, UsageError
 
 LABS = REPO / "labs"
@@ -56,28 +54,17 @@ def find(lab_id: str) -> Lab:
                      "(`hardway lab list`)")
 
 
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
-
-
-def _env() -> dict[str, str]:
-    # testinfra runs ansible-inventory: the one beside this Python, venv active or not.
-    path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
-    return dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), PATH=path)
-
-
 def run_steps(inventory: Path, reset: bool, solve: list[Lab], stage: Lab | None,
               limit: str | None = None, shortcut: Lab | None = None) -> None:
     extra = {"lab_run": str(time.time_ns()), "lab_reset": reset,
              "lab_shortcut_id": shortcut.id if shortcut else "",
              "lab_solve": [lab.folder for lab in solve],
              "lab_stage": stage.id if stage else "", "lab_dir": stage.folder if stage else ""}
-    command = [_bin("ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks/lab.yml"),
+    command = [tool("ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks/lab.yml"),
                "-e", yaml.safe_dump(extra, default_flow_style=True).strip()]
     if limit:
         command += ["--limit", limit]
-    if run_tied(command, REPO, _env()) != 0:
+    if run_tied(command, REPO, ansible_env()) != 0:
         raise HardwayError("the lab step failed on at least one node (see above)")
 
 
@@ -125,11 +112,11 @@ def check(lab: Lab, inventory: Path, limit: str | None = None) -> list[NodeResul
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         hosts = f"ansible://{limit or 'lab_nodes'}"
-        command = [_bin("pytest"), str(lab.path / "check.py"), f"--hosts={hosts}",
+        command = [tool("pytest"), str(lab.path / "check.py"), f"--hosts={hosts}",
                    f"--ansible-inventory={inventory}", "-p", "no:cacheprovider",
                    "-q", "--tb=no", f"--junitxml={report}", "-o", "junit_family=xunit2",
                    f"--rootdir={LABS}"]
-        result = subprocess.run(command, cwd=LABS, env=_env(), capture_output=True, text=True)
+        result = subprocess.run(command, cwd=LABS, env=ansible_env(), capture_output=True, text=True)
         if not report.exists():
             raise HardwayError(f"the check for lab {lab.id} could not run:\n"
                                f"{(result.stdout + result.stderr)[-2000:]}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from hardway.children import run_tied
+from hardway.children import ansible_env, run_tied, tool
 from hardway.mirror import artifacts, build, images, serve
 from hardway.mirror.store import Mirror
 from hardway.nodes.lifecycle import Lab, Node
@@ -48,17 +46,9 @@ def write_mirror_vars(settings: Settings, mirror: Mirror) -> Path:
     return path
 
 
-def ansible_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
-    return env
-
-
 def run_playbook(settings: Settings, playbook: str, *extra: str) -> int:
-    # The ansible-playbook installed beside this Python, even when the venv is not active.
-    binary = Path(sys.executable).parent / "ansible-playbook"
-    command = [str(binary) if binary.exists() else "ansible-playbook",
-               "-i", str(settings.inventory / "hosts.yml"), str(REPO / playbook), *extra]
+    command = [tool("ansible-playbook"), "-i", str(settings.inventory / "hosts.yml"),
+               str(REPO / playbook), *extra]
     return run_tied(command, REPO, ansible_env())
 
 

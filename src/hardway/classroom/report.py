@@ -10,9 +10,7 @@ later lab was started before this one passed); not reached; unreachable.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hardway import labs
+from hardway.children import ansible_env, tool
 from hardway.classroom.model import Classroom, Machine, one_line
 from hardway.settings import REPO, HardwayError
 
@@ -73,15 +72,12 @@ def where(classroom: Classroom, machines: list[Machine]) -> dict[str, tuple[str 
     """Per machine: (the lab it is in or None, "ok" or why it could not be reached)."""
     with tempfile.TemporaryDirectory() as tmp:
         events = Path(tmp) / "events"
-        binary = Path(sys.executable).parent / "ansible"
-        command = [str(binary) if binary.exists() else "ansible", "lab_nodes",
+        command = [tool("ansible"), "lab_nodes",
                    "-i", str(classroom.inventory), "--forks", str(min(50, len(machines))),
                    "-m", "ansible.builtin.shell",
                    "-a", f"cat {MARKER} 2>/dev/null || true"]
-        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-                   ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_CALLBACKS_ENABLED="hardway_progress",
-                   HARDWAY_PROGRESS_FILE=str(events))
-        result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+        result = subprocess.run(command, cwd=REPO, env=ansible_env(events), capture_output=True,
+                                text=True)
         lines = events.read_text().splitlines() if events.exists() else []
     found: dict[str, tuple[str | None, str]] = {}
     for line in lines:

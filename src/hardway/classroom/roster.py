@@ -47,7 +47,6 @@ class Machine:
 @dataclass
 class Student:
     name: str
-    row: int
     machines: list[Machine]
 
 
@@ -148,7 +147,7 @@ def read(path: Path) -> list[Student]:
             machines.append(Machine(name=f"{name}-{index}", student=name, address=address,
                                     user=row.get("user") or "root", port=int(port_text),
                                     key=str(Path(key).expanduser()) if key else "", row=number))
-        students.append(Student(name=name, row=number, machines=machines))
+        students.append(Student(name=name, machines=machines))
     if not students and not problems:
         problems.append("no students: add one row per student below the header")
     if problems:

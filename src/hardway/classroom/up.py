@@ -8,16 +8,14 @@ the hardway_progress callback (callback_plugins/), one JSON event per line.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hardway.children import die_with_parent
+from hardway.children import ansible_env, die_with_parent, tool
 from hardway.classroom.model import Classroom, one_line
 from hardway.settings import REPO, HardwayError, Settings, UsageError
 
@@ -97,13 +95,6 @@ class Progress:
         return out
 
 
-def _env(events: Path) -> dict[str, str]:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_CALLBACKS_ENABLED="hardway_progress", HARDWAY_PROGRESS_FILE=str(events))
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    return env
-
-
 def _tail(path: Path, progress: Progress, stop: threading.Event) -> None:
     """Feed the events file to progress until stop is set and the file is drained."""
     while not path.exists() and not stop.is_set():
@@ -144,9 +135,7 @@ def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int 
     classroom.state.mkdir(parents=True, exist_ok=True)
     events = classroom.state / f"up-{stamp}.events"
     output = classroom.state / f"up-{stamp}.log"
-    playbook = Path(sys.executable).parent / "ansible-playbook"
-    command = [str(playbook) if playbook.exists() else "ansible-playbook",
-               "-i", str(classroom.inventory), str(REPO / "playbooks/class.yml"),
+    command = [tool("ansible-playbook"), "-i", str(classroom.inventory), str(REPO / "playbooks/class.yml"),
                "--forks", str(forks),
                "-e", f"download_controller_cache_dir={settings.cache / 'class-downloads'}",
                "-e", f"lab_images_controller_cache_dir={settings.cache / 'class-downloads/images'}"]
@@ -158,8 +147,8 @@ def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int 
     reader = threading.Thread(target=_tail, args=(events, progress, stop), daemon=True)
     reader.start()
     with output.open("w") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=_env(events), stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        process = subprocess.Popen(command, cwd=REPO, env=dict(ansible_env(events), ANSIBLE_NOCOLOR="1"),
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    preexec_fn=die_with_parent)
         while process.poll() is None:
             show(progress)
