@@ -4,6 +4,7 @@ check passes; reset leaves the nodes where lab 01 begins (issue: labs 01-05)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -34,9 +35,19 @@ def check(lab_id: str) -> dict:
     return report
 
 
+def staged_files(lab_id: str) -> set[str]:
+    """The files under /root/lab/<id>/ that the lab's README tells the student to use."""
+    readme = labs.find(lab_id).path / "README.md"
+    return set(re.findall(rf"/root/lab/{lab_id}/[\w.-]+", readme.read_text()))
+
+
 @pytest.mark.parametrize("lab_id", LABS)
 def test_lab_start_check_fails_solve_check_passes(clean_nodes, lab_id):
     hardway("lab", "start", lab_id)
+    for node in clean_nodes.nodes:
+        missing = [f for f in staged_files(lab_id)
+                   if clean_nodes.sh(node.name, f"test -e {f}").returncode != 0]
+        assert missing == [], f"lab {lab_id} start left out on {node.name}: {missing}"
     before = check(lab_id)
     for node in before["nodes"]:
         assert not node["passed"], f"lab {lab_id} passes on {node['node']} before any work"
