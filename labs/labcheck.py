@@ -1,73 +1,213 @@
-"""Helpers for the lab checks (testinfra). A check states what it saw, in the student's
-terms, whenever it fails; it waits on conditions with deadlines, never on sleeps."""
+"""Helpers for the lab checks (testinfra).
+
+A check looks at the node once, as it is now, and never sleeps: what is on its way (a
+manifest or a CNI config changed seconds ago, a container being created) fails as
+"still starting: ... retry in N s", which `hardway lab check` reports as such; anything else
+that fails says what was seen, in the student's terms.
+
+Pods are found by what the student controls: the pod's name (a static pod's name is the
+manifest's metadata.name and the node's name), its containers' names and images, its ports.
+"""
 
 from __future__ import annotations
 
 import json
-import time
+import re
+import shlex
+from functools import cached_property
 
 MANIFESTS = "/etc/kubernetes/manifests"
+CNI_CONFIGS = "/etc/cni/net.d"
+STARTING = "still starting: "
+# Seconds after a change in which the kubelet or containerd may not have acted on it yet:
+# the kubelet rereads manifests every 5 s, retries a pod's sandbox about every 10 s.
+SETTLE = 15
 
 
-def ready_pods(host, name: str) -> list[dict]:
-    """Ready pod sandboxes of one lab pod (by its hardway-pod label)."""
-    out = host.run(f"crictl pods --label hardway-pod={name} --state ready -o json")
-    return json.loads(out.stdout or '{"items": []}').get("items", [])
+def starting(what: str, retry: int = 5) -> AssertionError:
+    return AssertionError(f"{STARTING}{what}: retry in {retry} s")
 
 
-def containers(host, name: str) -> list[dict]:
-    """Every container (running or exited) of one lab pod's live sandbox, newest first.
-    The label is on the pod sandbox, so containers are found through their pod."""
-    out = host.run(f"crictl pods --label hardway-pod={name} --state ready -q")
-    found: list[dict] = []
-    for pod in out.stdout.split():
-        listing = host.run(f"crictl ps -a --pod {pod} -o json").stdout
-        found += json.loads(listing or '{"containers": []}').get("containers", [])
-    return sorted(found, key=lambda c: int(c.get("createdAt", 0)), reverse=True)
+class Node:
+    """What one node shows, read in one command per check: its pods and containers as
+    the CRI sees them, and when its manifests and CNI configs last changed."""
 
+    def __init__(self, host):
+        self.host = host
+        out = host.run(
+            "set -e; hostname; echo @@; crictl pods -o json; echo @@; crictl ps -a -o json; "
+            f"echo @@; date +%s; echo @@; stat -c '%Y %n' {MANIFESTS}/* {CNI_CONFIGS}/* "
+            "2>/dev/null || true")
+        parts = out.stdout.split("@@")
+        if out.rc != 0 or len(parts) != 5:
+            detail = (out.stderr.strip().splitlines() or ["no answer"])[-1]
+            raise AssertionError(f"crictl does not answer on this node ({detail}): is "
+                                 "containerd running? (`systemctl status containerd`)")
+        self.name = parts[0].strip().lower()
+        self.pods = sorted(json.loads(parts[1]).get("items") or [],
+                           key=lambda p: int(p.get("createdAt", 0)), reverse=True)
+        self.containers = sorted(json.loads(parts[2]).get("containers") or [],
+                                 key=lambda c: int(c.get("createdAt", 0)), reverse=True)
+        self.now = int(parts[3])
+        self.changed = {}
+        for line in parts[4].strip().splitlines():
+            stamp, _, path = line.partition(" ")
+            self.changed[path] = int(stamp)
 
-def pod_ip(host, name: str) -> str | None:
-    pods = ready_pods(host, name)
-    if not pods:
+    # -- what changed lately --------------------------------------------------------
+
+    def seconds_since_change(self, folder: str) -> int | None:
+        stamps = [t for p, t in self.changed.items() if p.startswith(folder + "/")]
+        return self.now - max(stamps) if stamps else None
+
+    def settling(self, folder: str = MANIFESTS) -> bool:
+        age = self.seconds_since_change(folder)
+        return age is not None and age < SETTLE
+
+    def files(self, folder: str) -> list[str]:
+        return sorted(p.rsplit("/", 1)[1] for p in self.changed if p.startswith(folder + "/"))
+
+    # -- pods -----------------------------------------------------------------------
+
+    def sandboxes(self, name: str) -> list[dict]:
+        """Every sandbox of the static pod `name` on this node, newest first."""
+        wanted = f"{name}-{self.name}"
+        return [p for p in self.pods if p["metadata"]["name"] == wanted]
+
+    def pod(self, name: str) -> dict | None:
+        """The pod's live sandbox: the newest Ready one."""
+        ready = [p for p in self.sandboxes(name) if p["state"] == "SANDBOX_READY"]
+        return ready[0] if ready else None
+
+    def containers_of(self, name: str, container: str | None = None) -> list[dict]:
+        pod = self.pod(name)
+        if not pod:
+            return []
+        return [c for c in self.containers if c["podSandboxId"] == pod["id"]
+                and (container is None or c["metadata"]["name"] == container)]
+
+    def running(self, name: str, container: str | None = None) -> dict | None:
+        found = [c for c in self.containers_of(name, container) if c["state"] == "CONTAINER_RUNNING"]
+        return found[0] if found else None
+
+    def describe(self, name: str) -> str:
+        """What the node shows of a pod, for a failure message."""
+        sandboxes = self.sandboxes(name)
+        if not sandboxes and self.manifest_for(name):
+            return (f"the kubelet has made no pod {name} from {MANIFESTS}/{self.manifest_for(name)[0]} "
+                    "(`journalctl -u kubelet --since -2min` says why)")
+        if not sandboxes:
+            return f"no pod {name} (pods here: {', '.join(self.pod_names()) or 'none'})"
+        states = [f"{c['metadata']['name']} {c['state'].removeprefix('CONTAINER_').lower()}"
+                  f" (attempt {c['metadata'].get('attempt', 0)})" for c in self.containers_of(name)]
+        sandbox = sandboxes[0]["state"].removeprefix("SANDBOX_").lower()
+        return f"pod {name}: sandbox {sandbox}, containers: {', '.join(states) or 'none'}"
+
+    def pod_names(self) -> list[str]:
+        suffix = f"-{self.name}"
+        return sorted({p["metadata"]["name"].removesuffix(suffix) for p in self.pods
+                       if p["state"] == "SANDBOX_READY"})
+
+    def require_running(self, name: str, container: str | None = None, why: str = "") -> dict:
+        """The pod's running container; or a failure saying what is there instead, which is
+        "still starting" while the manifests changed moments ago or the pod is brand new."""
+        found = self.running(name, container)
+        if found:
+            return found
+        pod = self.pod(name)
+        young = pod is not None and self.now - int(pod["createdAt"]) // 10**9 < SETTLE
+        # A container that ran and exited is crashing, not starting.
+        crashed = any(c["state"] == "CONTAINER_EXITED" for c in self.containers_of(name, container))
+        declared = pod is not None or self.manifest_for(name) is not None
+        if (self.settling() or young) and declared and not crashed:
+            raise starting(f"{self.describe(name)}; the kubelet is still acting on a change")
+        if pod is None:
+            missing = why and not self.manifest_for(name)
+            raise AssertionError(f"{self.describe(name)}{': ' + why if missing else ''}")
+        raise AssertionError(f"{self.describe(name)}: {container or 'its container'} is not running "
+                             "(`crictl ps -a` and `crictl logs <container>` say why)")
+
+    @cached_property
+    def _inspected(self) -> dict[str, dict]:
+        return {}
+
+    def inspect_pod(self, pod: dict) -> dict:
+        if pod["id"] not in self._inspected:
+            out = self.host.run(f"crictl inspectp -o json {pod['id']}")
+            self._inspected[pod["id"]] = json.loads(out.stdout) if out.rc == 0 else {}
+        return self._inspected[pod["id"]]
+
+    def network_mode(self, name: str) -> str:
+        """NODE (hostNetwork) or POD (its own namespace), or '' without a live sandbox."""
+        pod = self.pod(name)
+        if not pod:
+            return ""
+        status = self.inspect_pod(pod).get("status", {})
+        return status.get("linux", {}).get("namespaces", {}).get("options", {}).get("network", "")
+
+    def pod_ip(self, name: str) -> str | None:
+        """The pod's own address (containerd reports none for a host-network pod)."""
+        pod = self.pod(name)
+        if not pod:
+            return None
+        return self.inspect_pod(pod).get("status", {}).get("network", {}).get("ip") or None
+
+    def pid_of(self, container: dict) -> int:
+        out = self.host.run(f"crictl inspect -o json {container['id']}")
+        return int(json.loads(out.stdout)["info"]["pid"]) if out.rc == 0 else 0
+
+    def logs(self, container: dict) -> str:
+        return self.host.run(f"crictl logs {container['id']} 2>&1").stdout
+
+    def exec_in(self, container: dict, command: str) -> tuple[int, str]:
+        """Run a shell command inside a container: (exit code, output)."""
+        out = self.host.run(f"crictl exec {container['id']} sh -c {shlex.quote(command)} 2>&1")
+        return out.rc, out.stdout
+
+    @cached_property
+    def manifests(self) -> dict[str, dict]:
+        """Every manifest in the kubelet's folder that parses, by file name."""
+        import yaml
+
+        out = self.host.run(f"for f in {MANIFESTS}/*; do [ -f \"$f\" ] && printf '@@%s\\n' \"$f\" "
+                            "&& cat \"$f\"; done; true")
+        found = {}
+        for chunk in out.stdout.split("@@")[1:]:
+            path, _, text = chunk.partition("\n")
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError:
+                continue
+            if isinstance(data, dict):
+                found[path.rsplit("/", 1)[-1]] = data
+        return found
+
+    def manifest_for(self, name: str) -> tuple[str, dict] | None:
+        """(file name, manifest) of the file that defines pod `name`, whatever the file is called."""
+        for path, data in self.manifests.items():
+            if (data.get("metadata") or {}).get("name") == name:
+                return path, data
         return None
-    out = host.run(f"crictl inspectp -o json {pods[0]['id']}")
-    return json.loads(out.stdout)["status"]["network"]["ip"] or None
+
+    # -- the network ----------------------------------------------------------------
+
+    def http(self, address: str) -> str:
+        """The page served at address (host[:port]), asked from the node ('' when nothing
+        answers)."""
+        result = self.host.run(f"curl -fsS -m 2 http://{address}/")
+        return result.stdout if result.rc == 0 else ""
+
+    def http_from(self, container: dict, address: str, port: int = 80) -> str:
+        """What `GET /` on address:port returns, asked from inside a container (busybox nc)."""
+        request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {address} {port}"
+        return self.exec_in(container, request)[1]
+
+    def listeners(self, port: int) -> list[int]:
+        """PIDs of the processes listening on a TCP port in the node's own namespace."""
+        out = self.host.run(f"ss -Htlnp 'sport = :{port}'").stdout
+        return sorted({int(pid) for pid in re.findall(r"pid=(\d+)", out)})
 
 
-def http(host, address: str) -> str:
-    """The page served at address:80, as seen from the node ('' when nothing answers)."""
-    result = host.run(f"curl -fsS -m 3 http://{address}/")
-    return result.stdout if result.rc == 0 else ""
 
-
-def until(probe, deadline: float = 30, interval: float = 1.0):
-    """probe() until it returns something truthy or the deadline passes; the last value."""
-    end = time.monotonic() + deadline
-    value = probe()
-    while not value and time.monotonic() < end:
-        time.sleep(interval)
-        value = probe()
-    return value
-
-
-def kubelet_log_since(host, manifest: str, *patterns: str) -> str:
-    """Kubelet journal lines matching every pattern, written since the manifest was last
-    changed, so evidence from an earlier try never counts."""
-    path = f"{MANIFESTS}/{manifest}"
-    if not host.file(path).exists:
-        return ""
-    since = host.run(f"stat -c %Y {path}").stdout.strip()
-    grep = " | ".join(f"grep -F -- {p!r}" for p in patterns)
-    return host.run(f"journalctl -u kubelet --since @{since} --no-pager | {grep}").stdout
-
-
-def running_container(host, name: str) -> dict | None:
-    """The newest running container of one lab pod, or None."""
-    found = [c for c in containers(host, name) if c["state"] == "CONTAINER_RUNNING"]
-    return found[0] if found else None
-
-
-def http_from(host, container: dict, address: str) -> str:
-    """What `GET /` on address:80 returns, asked from inside a container (busybox nc)."""
-    request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} 80"
-    return host.run(f"crictl exec {container['id']} sh -c \"{request}\"").stdout
+def nginx_page(page: str) -> bool:
+    return "Welcome to nginx" in page

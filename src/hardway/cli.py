@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hardway.settings import HardwayError, Settings, UsageError
 
@@ -240,21 +241,27 @@ def lab_reset(inventory_path: str | None, limit: str | None) -> None:
 @inventory_option
 @limit_option
 @output_option
+@click.option("--wait", type=click.FloatRange(0, 600), default=0, show_default=True,
+              help="Look again every 2 s for up to this many seconds until the check passes.")
 @handled
-def lab_check(lab_id: str, inventory_path: str | None, limit: str | None, output: str) -> None:
-    """Check lab LAB_ID on every node: pass, or what was seen and a hint. Exit 1 on failure."""
+def lab_check(lab_id: str, inventory_path: str | None, limit: str | None, output: str,
+              wait: float) -> None:
+    """Check lab LAB_ID on every node, as it is now: pass, or what was seen and a hint.
+    Exit 1 on failure."""
     from hardway import labs
 
     lab = labs.find(lab_id)
-    results = labs.check(lab, inventory_file(inventory_path), limit)
+    results = labs.check(lab, inventory_file(inventory_path), limit, wait=wait)
     if output == "json":
         click.echo(json.dumps({"lab": lab.id, "nodes": [r.as_dict() for r in results]}, indent=2))
     else:
         for r in results:
             if r.passed:
-                console.print(f"[green]PASS[/green] {r.node}: lab {lab.id} {lab.title}")
+                console.print(Text.assemble(("PASS", "green"), f" {r.node}: lab {lab.id} {lab.title}"))
+            elif r.starting:
+                console.print(Text.assemble(("WAIT", "yellow"), f" {r.node}: {r.reason}"))
             else:
-                console.print(f"[red]FAIL[/red] {r.node}: {r.reason}", markup=True)
+                console.print(Text.assemble(("FAIL", "red"), f" {r.node}: {r.reason}"))
                 console.print(f"     hint: {r.hint}", markup=False)
     if not all(r.passed for r in results):
         sys.exit(1)

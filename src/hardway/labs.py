@@ -1,12 +1,16 @@
 """The labs under labs/: list them, run their Ansible steps, and run their checks.
 
-A lab is a folder `labs/NN-slug/` with lab.yml, README.md, files/, start.yml (optional),
-solve.yml and check.py; nothing here knows any lab by name.
+A lab is a folder `labs/NN-slug/` (labs/README.md lists its files); nothing here knows
+any lab by name.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import json
 import re
+import shlex
 import subprocess
 import tempfile
 import time
@@ -20,6 +24,10 @@ from hardway.children import ansible_env, run_tied, tool
 from hardway.settings import REPO, HardwayError, UsageError
 
 LABS = REPO / "labs"
+# What a check says when it saw something on its way (a pod being created, a container
+# between restarts): the student should look again soon, not fix anything.
+STARTING = "still starting: "
+_LAB_KEYS = {"id": str, "title": str, "goal": str, "hint": str}
 
 
 @dataclass(frozen=True)
@@ -29,19 +37,38 @@ class Lab:
     title: str
     goal: str
     hint: str
+    # How many nodes the lab needs at least (a node and its partners).
+    nodes: int = 1
 
     @property
     def path(self) -> Path:
         return LABS / self.folder
 
 
+def load(meta: Path) -> Lab:
+    """One lab from its lab.yml; a malformed file is named in a one-line error."""
+    try:
+        data = yaml.safe_load(meta.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise HardwayError(f"{meta} cannot be read as YAML ({type(exc).__name__}): fix the file") \
+            from None
+    if not isinstance(data, dict):
+        raise HardwayError(f"{meta} must be a mapping with {', '.join(_LAB_KEYS)}")
+    missing = [key for key, kind in _LAB_KEYS.items()
+               if not isinstance(data.get(key), kind) or not str(data[key]).strip()]
+    if missing:
+        raise HardwayError(f"{meta} lacks {', '.join(missing)} (each a non-empty string)")
+    if data["id"] != meta.parent.name[:2]:
+        raise HardwayError(f"{meta} has id {data['id']!r}; its folder says {meta.parent.name[:2]!r}")
+    nodes = data.get("nodes", 1)
+    if not isinstance(nodes, int) or nodes < 1:
+        raise HardwayError(f"{meta}: nodes must be a whole number of at least 1")
+    return Lab(id=data["id"], folder=meta.parent.name, title=data["title"].strip(),
+               goal=data["goal"].strip(), hint=" ".join(data["hint"].split()), nodes=nodes)
+
+
 def all_labs() -> list[Lab]:
-    labs = []
-    for meta in sorted(LABS.glob("[0-9][0-9]-*/lab.yml")):
-        data = yaml.safe_load(meta.read_text())
-        labs.append(Lab(id=str(data["id"]), folder=meta.parent.name, title=data["title"],
-                        goal=data["goal"], hint=" ".join(str(data["hint"]).split())))
-    return labs
+    return [load(meta) for meta in sorted(LABS.glob("[0-9][0-9]-*/lab.yml"))]
 
 
 def find(lab_id: str) -> Lab:
@@ -54,14 +81,14 @@ def find(lab_id: str) -> Lab:
                      "(`hardway lab list`)")
 
 
-def run_steps(inventory: Path, reset: bool, solve: list[Lab], stage: Lab | None,
-              limit: str | None = None, shortcut: Lab | None = None) -> None:
-    extra = {"lab_run": str(time.time_ns()), "lab_reset": reset,
-             "lab_shortcut_id": shortcut.id if shortcut else "",
+def run_steps(inventory: Path, solve: list[Lab], stage: Lab | None, limit: str | None = None,
+              shortcut: Lab | None = None) -> None:
+    extra = {"lab_run": str(time.time_ns()), "lab_shortcut_id": shortcut.id if shortcut else "",
              "lab_solve": [lab.folder for lab in solve],
+             "lab_folders": [lab.folder for lab in all_labs()],
              "lab_stage": stage.id if stage else "", "lab_dir": stage.folder if stage else ""}
     command = [tool("ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks/lab.yml"),
-               "-e", yaml.safe_dump(extra, default_flow_style=True).strip()]
+               "-e", json.dumps(extra)]
     if limit:
         command += ["--limit", limit]
     if run_tied(command, REPO, ansible_env()) != 0:
@@ -71,18 +98,21 @@ def run_steps(inventory: Path, reset: bool, solve: list[Lab], stage: Lab | None,
 def start(lab: Lab, inventory: Path, limit: str | None = None) -> None:
     """Reset, apply every earlier lab's solution, set the stage for this one."""
     earlier = [other for other in all_labs() if other.id < lab.id]
-    run_steps(inventory, reset=True, solve=earlier, stage=lab, limit=limit)
+    run_steps(inventory, solve=earlier, stage=lab, limit=limit)
 
 
 def solve(lab: Lab, inventory: Path, limit: str | None = None) -> None:
     """Reach this lab's end state: on a node where the lab was started, its own solution;
     anywhere else, reset and every solution up to it."""
     upto = [other for other in all_labs() if other.id <= lab.id]
-    run_steps(inventory, reset=True, solve=upto, stage=None, limit=limit, shortcut=lab)
+    run_steps(inventory, solve=upto, stage=None, limit=limit, shortcut=lab)
 
 
 def reset(inventory: Path, limit: str | None = None) -> None:
-    run_steps(inventory, reset=True, solve=[], stage=None, limit=limit)
+    run_steps(inventory, solve=[], stage=None, limit=limit)
+
+
+# --- checks ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -91,38 +121,189 @@ class NodeResult:
     passed: bool
     reason: str = ""
     hint: str = ""
+    # The check saw something on its way, not something wrong: look again in a few seconds.
+    starting: bool = False
     checks: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-_ID = re.compile(r"^(?P<test>[^\[]+)\[(?:ansible://)?(?P<node>[^\]]+)\]$")
+@dataclass(frozen=True)
+class Target:
+    """A node as a check reaches it: its inventory name, how to log in, its variables."""
+    name: str
+    address: str
+    user: str
+    port: int
+    key: str
+    ssh_options: tuple[tuple[str, str], ...]
+    variables: dict = field(hash=False, compare=False)
+
+
+def lab_variables() -> dict:
+    """Every lab's own settings (labs/<lab>/vars.yml), as the lab playbook loads them."""
+    merged: dict = {}
+    for path in sorted(LABS.glob("[0-9][0-9]-*/vars.yml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise HardwayError(f"{path} cannot be read as YAML ({type(exc).__name__}): fix the file") \
+                from None
+        if not isinstance(data, dict):
+            raise HardwayError(f"{path} must be a mapping of variable names to values")
+        merged.update(data)
+    return merged
+
+
+def _inventory_key(inventory: Path) -> str:
+    """Changes whenever a file Ansible reads for this inventory changes."""
+    digest = hashlib.sha256(str(inventory.resolve()).encode())
+    for path in sorted(p for p in inventory.parent.rglob("*") if p.is_file()):
+        digest.update(f"{path}\0{path.stat().st_mtime_ns}\0{path.stat().st_size}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def _cache_dir() -> Path:
+    folder = Path.home() / ".cache" / "hardway"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def inventory_data(inventory: Path) -> dict:
+    """`ansible-inventory --list` of an inventory, cached until one of its files changes:
+    a check should not pay Ansible's start-up to learn the same addresses again."""
+    cached = _cache_dir() / f"inventory-{_inventory_key(inventory)}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    result = subprocess.run([tool("ansible-inventory"), "-i", str(inventory), "--list"],
+                            cwd=REPO, env=ansible_env(), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HardwayError(f"ansible-inventory cannot read {inventory}: "
+                           f"{(result.stderr.strip().splitlines() or ['no output'])[-1]}")
+    for old in cached.parent.glob("inventory-*.json"):
+        old.unlink(missing_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    tmp.write_text(result.stdout)
+    tmp.replace(cached)
+    return json.loads(result.stdout)
+
+
+def _members(data: dict, group: str) -> list[str]:
+    entry = data.get(group, {})
+    names = list(entry.get("hosts", []))
+    for child in entry.get("children", []):
+        names += _members(data, child)
+    return sorted(set(names))
+
+
+def _ssh_options(common_args: str) -> tuple[tuple[str, str], ...]:
+    """`-o Key=Value` pairs from ansible_ssh_common_args, the only form our inventories use."""
+    words = shlex.split(common_args)  # as Ansible splits them
+    options = []
+    for flag, value in zip(words[::2], words[1::2], strict=False):
+        key, _, setting = value.partition("=")
+        if flag != "-o" or not setting:
+            raise HardwayError(f"ansible_ssh_common_args {common_args!r}: only `-o Key=Value` "
+                               "options are understood by lab checks")
+        options.append((key, setting))
+    return tuple(options)
+
+
+def targets(inventory: Path, limit: str | None = None) -> list[Target]:
+    """The lab nodes of an inventory, or those a limit names (comma-separated names,
+    groups or shell patterns, as Ansible's --limit takes them)."""
+    data = inventory_data(inventory)
+    nodes = _members(data, "lab_nodes")
+    if not nodes:
+        raise HardwayError(f"{inventory} has no hosts in group lab_nodes")
+    chosen = nodes
+    if limit:
+        chosen = []
+        for pattern in filter(None, (p.strip() for p in limit.split(","))):
+            found = _members(data, pattern) or fnmatch.filter(nodes, pattern)
+            if not found:
+                raise UsageError(f"--limit {pattern!r} matches no lab node in {inventory} "
+                                 f"(nodes: {', '.join(nodes)})")
+            chosen += [n for n in found if n in nodes and n not in chosen]
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+    own = lab_variables()
+    result = []
+    for name in sorted(chosen):
+        # As in the lab playbook (include_vars), a lab's own settings win over the inventory's.
+        variables = dict(hostvars.get(name, {}), **own, inventory_hostname=name,
+                         groups={"lab_nodes": nodes})
+        result.append(Target(
+            name=name, address=str(variables.get("ansible_host", name)),
+            user=str(variables.get("ansible_user", "root")),
+            port=int(variables.get("ansible_port", 22)),
+            key=str(variables.get("ansible_ssh_private_key_file", "")),
+            ssh_options=_ssh_options(str(variables.get("ansible_ssh_common_args", ""))),
+            variables=variables))
+    return result
+
+
+def ssh_config(nodes: list[Target]) -> str:
+    """One Host block per node, sharing one connection per node across a check's commands
+    (and across checks for a minute)."""
+    control = _cache_dir() / "cp"
+    control.mkdir(exist_ok=True, mode=0o700)
+    blocks = []
+    for node in nodes:
+        settings = [("HostName", node.address), ("User", node.user), ("Port", str(node.port)),
+                    ("BatchMode", "yes"), ("ConnectTimeout", "5"), ("ServerAliveInterval", "5"),
+                    ("ControlMaster", "auto"), ("ControlPath", f"{control}/%C"),
+                    ("ControlPersist", "60s"), *node.ssh_options]
+        if node.key:
+            settings.append(("IdentityFile", node.key))
+        for key, value in settings:
+            if any(ch in f"{key}{value}" for ch in "\n\r\"") or not value.strip():
+                raise HardwayError(f"{node.name}: the inventory value {value!r} for {key} cannot "
+                                   "be used in an ssh configuration")
+        blocks.append(f"Host {node.name}\n" + "".join(f'  {k} "{v}"\n' for k, v in settings))
+    return "".join(blocks)
+
+
+_ID = re.compile(r"^(?P<test>[^\[]+)\[(?:ssh://)?(?P<node>[^\]?]+)")
 
 
 def _reason(failure: ET.Element) -> str:
     """The assertion's own message, without pytest's introspection."""
     text = failure.get("message") or failure.text or "failed"
-    first = text.strip().splitlines()[0]
+    first = text.strip().splitlines()[0] if text.strip() else "failed"
     return first.removeprefix("AssertionError: ").strip()
 
 
-def check(lab: Lab, inventory: Path, limit: str | None = None) -> list[NodeResult]:
-    """Run the lab's check on every node; one result per node, failures with a reason."""
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.xml"
-        hosts = f"ansible://{limit or 'lab_nodes'}"
+def _check_once(lab: Lab, nodes: list[Target], all_nodes: list[Target]) -> list[NodeResult]:
+    with tempfile.TemporaryDirectory(prefix="hardway-check-") as tmp:
+        config, variables, report = Path(tmp) / "ssh_config", Path(tmp) / "vars.json", \
+            Path(tmp) / "report.xml"
+        config.write_text(ssh_config(all_nodes))
+        variables.write_text(json.dumps({n.name: n.variables for n in all_nodes}))
+        # Each spec is complete on its own: pytest-testinfra splits --hosts on commas.
+        hosts = ",".join(f"ssh://{n.name}?ssh_config={config}&timeout=5"
+                         + ("&sudo=true" if n.user != "root" else "") for n in nodes)
         command = [tool("pytest"), str(lab.path / "check.py"), f"--hosts={hosts}",
-                   f"--ansible-inventory={inventory}", "-p", "no:cacheprovider",
-                   "-q", "--tb=no", f"--junitxml={report}", "-o", "junit_family=xunit2",
-                   f"--rootdir={LABS}"]
-        result = subprocess.run(command, cwd=LABS, env=ansible_env(), capture_output=True, text=True)
+                   "-p", "no:cacheprovider", "-q", "--tb=line", f"--junitxml={report}",
+                   "-o", "junit_family=xunit2", f"--rootdir={LABS}"]
+        env = dict(ansible_env(), HARDWAY_CHECK_VARS=str(variables), HARDWAY_CHECK_SSH=str(config),
+                   PYTHONDONTWRITEBYTECODE="1")
+        result = subprocess.run(command, cwd=LABS, env=env, capture_output=True, text=True)
         if not report.exists():
-            raise HardwayError(f"the check for lab {lab.id} could not run:\n"
-                               f"{(result.stdout + result.stderr)[-2000:]}")
-        tree = ET.parse(report)
+            raise HardwayError(f"the check for lab {lab.id} could not run: "
+                               f"{(result.stdout + result.stderr).strip()[-600:]}")
+        results = parse_results(lab, ET.parse(report).getroot())
+    missing = [n.name for n in nodes if n.name not in results]
+    if missing:
+        raise HardwayError(f"the check for lab {lab.id} gave no result for {', '.join(missing)}: "
+                           f"{(result.stdout + result.stderr).strip()[-600:]}")
+    return [results[n.name] for n in nodes]
+
+
+def parse_results(lab: Lab, report: ET.Element) -> dict[str, NodeResult]:
+    """One result per node from pytest's JUnit report: the first failure is the reason."""
     results: dict[str, NodeResult] = {}
-    for case in tree.iter("testcase"):
+    for case in report.iter("testcase"):
         match = _ID.match(case.get("name", ""))
         if not match:
             continue
@@ -131,11 +312,24 @@ def check(lab: Lab, inventory: Path, limit: str | None = None) -> list[NodeResul
         failure = case.find("failure")
         if failure is None:
             failure = case.find("error")
-        entry.checks.append({"check": test, "passed": failure is None,
-                             "reason": _reason(failure) if failure is not None else ""})
+        reason = _reason(failure) if failure is not None else ""
+        entry.checks.append({"check": test, "passed": failure is None, "reason": reason})
         if failure is not None and entry.passed:
-            entry.passed, entry.reason, entry.hint = False, _reason(failure), lab.hint
-    if not results:
-        raise HardwayError(f"the check for lab {lab.id} found no nodes in {inventory} "
-                           f"(group lab_nodes):\n{(result.stdout + result.stderr)[-1500:]}")
-    return [results[name] for name in sorted(results)]
+            entry.passed, entry.reason, entry.hint = False, reason, lab.hint
+            entry.starting = reason.startswith(STARTING)
+    return results
+
+
+def check(lab: Lab, inventory: Path, limit: str | None = None, wait: float = 0) -> list[NodeResult]:
+    """Run the lab's check on every node (or those the limit names): one result per node,
+    a failure with the reason seen. It looks once; with wait, it looks again every two
+    seconds until every node passes or the seconds are up."""
+    all_nodes = targets(inventory)
+    nodes = targets(inventory, limit)
+    deadline = time.monotonic() + wait
+    while True:
+        results = _check_once(lab, nodes, all_nodes)
+        if all(r.passed for r in results) or time.monotonic() + 2 > deadline:
+            return results
+        time.sleep(2)
+

@@ -1,0 +1,164 @@
+"""The lab folders' contract and the check runner's decisions, without nodes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hardway import labs
+from hardway.settings import HardwayError, UsageError
+
+FOLDERS = sorted(p for p in labs.LABS.glob("[0-9][0-9]-*") if p.is_dir())
+# Files a lab folder may hold (labs/README.md describes each).
+ALLOWED = {"lab.yml", "README.md", "check.py", "solve.yml", "start.yml", "reset.yml", "vars.yml",
+           "files", "partners.yml", "service.sh.j2", "service-cleanup.sh"}
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_every_lab_folder_has_the_whole_contract(folder):
+    lab = labs.load(folder / "lab.yml")
+    assert lab.id == folder.name[:2]
+    for required in ("README.md", "check.py", "solve.yml"):
+        assert (folder / required).is_file(), f"{folder.name} lacks {required}"
+    assert set(p.name for p in folder.iterdir()) - {"__pycache__"} <= ALLOWED
+    for name in ("start.yml", "solve.yml", "reset.yml"):
+        if (folder / name).exists():
+            tasks = yaml.safe_load((folder / name).read_text())
+            assert isinstance(tasks, list) and all("name" in t for t in tasks), f"{folder.name}/{name}"
+    readme = (folder / "README.md").read_text()
+    assert readme.startswith(f"# Lab {lab.id}"), folder.name
+    assert f"hardway lab check {lab.id}" in readme, f"{folder.name}: the README never says how to check"
+
+
+def test_lab_ids_are_unique_and_in_order():
+    ids = [lab.id for lab in labs.all_labs()]
+    assert ids == sorted(set(ids)) and len(ids) == len(FOLDERS)
+
+
+def test_no_shared_file_names_a_lab():
+    """The shared playbooks and the Python never know a lab by name or by its settings."""
+    shared = [labs.LABS.parent / "playbooks/lab.yml", *sorted((labs.LABS / "_common").iterdir()),
+              Path(labs.__file__)]
+    for path in shared:
+        text = path.read_text()
+        assert not re.search(r"\b(lab ?|labs/)(0[1-9]|10)\b", text, re.I), path
+        assert "10.32.0" not in text and "lab_service" not in text, path
+
+
+@pytest.mark.parametrize("content, message", [
+    ("id: '01'\ntitle: T\ngoal: G\n", "lacks hint"),
+    ("- a list\n", "must be a mapping"),
+    ("id: '01'\ntitle: [unclosed\n", "cannot be read as YAML"),
+    ("id: '02'\ntitle: T\ngoal: G\nhint: H\n", "its folder says '01'"),
+    ("id: '01'\ntitle: T\ngoal: G\nhint: H\nnodes: 0\n", "nodes must be"),
+    (b"\xff\xfe", "cannot be read as YAML"),
+])
+def test_a_malformed_lab_yml_is_named_in_one_line(tmp_path, content, message):
+    meta = tmp_path / "01-example" / "lab.yml"
+    meta.parent.mkdir()
+    meta.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(HardwayError) as caught:
+        labs.load(meta)
+    assert message in str(caught.value) and str(meta) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+INVENTORY = {
+    "_meta": {"hostvars": {
+        "alice-1": {"ansible_host": "192.0.2.11", "ansible_user": "debian",
+                    "ansible_ssh_private_key_file": "/keys/a b",
+                    "ansible_ssh_common_args": "-o 'UserKnownHostsFile=/cls/my class/known_hosts' "
+                                               "-o StrictHostKeyChecking=accept-new"},
+        "bob-1": {"ansible_host": "192.0.2.12", "ansible_port": 2202},
+        "carol-1": {"ansible_host": "192.0.2.13"},
+    }},
+    "all": {"children": ["lab_nodes", "ungrouped"]},
+    "lab_nodes": {"children": ["alice", "bob", "carol"]},
+    "alice": {"hosts": ["alice-1"]}, "bob": {"hosts": ["bob-1"]}, "carol": {"hosts": ["carol-1"]},
+}
+
+
+@pytest.fixture
+def inventory(tmp_path, monkeypatch):
+    path = tmp_path / "hosts.yml"
+    path.write_text("# stand-in\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(labs, "inventory_data", lambda inv: INVENTORY)
+    return path
+
+
+@pytest.mark.parametrize("limit, names", [
+    (None, ["alice-1", "bob-1", "carol-1"]),
+    ("alice-1,bob-1", ["alice-1", "bob-1"]),          # the form lab 08's hint uses
+    ("bob", ["bob-1"]),                                # a group
+    ("*-1", ["alice-1", "bob-1", "carol-1"]),          # a pattern
+])
+def test_limit_takes_names_groups_and_patterns(inventory, limit, names):
+    assert [t.name for t in labs.targets(inventory, limit)] == names
+
+
+def test_an_unknown_limit_is_a_usage_error(inventory):
+    with pytest.raises(UsageError, match="'dave' matches no lab node"):
+        labs.targets(inventory, "alice-1,dave")
+
+
+def test_targets_carry_login_and_the_labs_own_settings(inventory):
+    alice, bob, _ = labs.targets(inventory)
+    assert (alice.user, alice.port, alice.key) == ("debian", 22, "/keys/a b")
+    assert (bob.user, bob.port) == ("root", 2202)
+    assert alice.variables["lab_service_ip"] == labs.lab_variables()["lab_service_ip"]
+    assert alice.variables["groups"]["lab_nodes"] == ["alice-1", "bob-1", "carol-1"]
+
+
+def test_the_ssh_config_shares_one_connection_and_survives_spaces(inventory, tmp_path):
+    text = labs.ssh_config(labs.targets(inventory))
+    block = text.split("Host ")[1]
+    settings = dict(shlex.split(line)[:2] for line in block.splitlines()[1:])
+    assert settings["UserKnownHostsFile"] == "/cls/my class/known_hosts"
+    assert settings["IdentityFile"] == "/keys/a b"
+    assert settings["ControlMaster"] == "auto" and settings["ControlPersist"] == "60s"
+    assert settings["User"] == "debian"
+
+
+def test_ssh_options_other_than_dash_o_are_refused():
+    with pytest.raises(HardwayError, match="only `-o Key=Value`"):
+        labs._ssh_options("-J jumphost")
+
+
+def test_a_value_that_would_break_the_ssh_config_is_refused(inventory):
+    target = labs.targets(inventory)[0]
+    bad = labs.Target(**{**target.__dict__, "address": "x\n  ProxyCommand touch /tmp/pwned"})
+    with pytest.raises(HardwayError, match="cannot be used in an ssh configuration"):
+        labs.ssh_config([bad])
+
+
+def junit(*cases: tuple[str, str | None]) -> ET.Element:
+    suite = ET.Element("testsuite")
+    for name, failure in cases:
+        case = ET.SubElement(suite, "testcase", name=name)
+        if failure is not None:
+            ET.SubElement(case, "failure", message=failure)
+    return suite
+
+
+def test_results_keep_the_first_failure_and_tell_starting_from_failing():
+    lab = labs.find("01")
+    tree = junit(("test_a[ssh://node1?ssh_config=/x/y&timeout=5]", None),
+                 ("test_b[ssh://node1?ssh_config=/x/y&timeout=5]", "AssertionError: b broke\nmore"),
+                 ("test_c[ssh://node1?ssh_config=/x/y&timeout=5]", "AssertionError: c broke"),
+                 ("test_a[ssh://node2?ssh_config=/x/y&timeout=5]",
+                  "AssertionError: still starting: pod x: retry in 5 s"),
+                 ("test_a[ssh://node3?ssh_config=/x/y&timeout=5]", None))
+    results = labs.parse_results(lab, tree)
+    assert results["node1"].passed is False and results["node1"].reason == "b broke"
+    assert results["node1"].hint == lab.hint and not results["node1"].starting
+    assert [c["passed"] for c in results["node1"].checks] == [True, False, False]
+    assert results["node2"].starting and not results["node2"].passed
+    assert results["node3"].passed and results["node3"].reason == ""
+    assert json.loads(json.dumps(results["node2"].as_dict()))["starting"] is True
