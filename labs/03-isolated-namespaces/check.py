@@ -1,33 +1,34 @@
 """Lab 03: without a CNI config, pods in their own network namespace get no sandbox and
 the node reports its network as not ready."""
 
-import yaml
-from labcheck import MANIFESTS, kubelet_log_since, ready_pods, until
+import json
+
+from labcheck import CNI_CONFIGS
 
 
-def test_both_manifests_ask_for_their_own_network_namespace(host):
+def test_both_manifests_ask_for_their_own_network_namespace(node):
     for name in ("static-nginx", "static-nginx-2"):
-        manifest = host.file(f"{MANIFESTS}/{name}.yaml")
-        assert manifest.exists, f"{MANIFESTS}/{name}.yaml is missing"
-        spec = yaml.safe_load(manifest.content_string)["spec"]
-        assert not spec.get("hostNetwork", False), \
-            f"{name}.yaml still says hostNetwork: true"
+        found = node.manifest_for(name)
+        assert found, f"no manifest in /etc/kubernetes/manifests defines pod {name}"
+        path, data = found
+        assert not (data.get("spec") or {}).get("hostNetwork", False), \
+            f"{path} still says hostNetwork: true for {name}"
 
 
-def test_no_nginx_pod_gets_a_sandbox(host):
-    gone = until(lambda: not ready_pods(host, "static-nginx")
-                 and not ready_pods(host, "static-nginx-2"), 15)
-    running = [n for n in ("static-nginx", "static-nginx-2") if ready_pods(host, n)]
-    assert gone, f"{', '.join(running)} still has a Ready sandbox; expected none without a CNI config"
+def test_the_node_reports_the_pod_network_not_ready(node):
+    configs = node.files(CNI_CONFIGS)
+    assert configs == [], f"{CNI_CONFIGS} holds {configs}: this step needs the node without a CNI config"
+    info = json.loads(node.host.run("crictl info -o json").stdout or "{}")
+    network = [c for c in info.get("status", {}).get("conditions", [])
+               if c.get("type") == "NetworkReady"]
+    assert network and not network[0].get("status"), \
+        f"crictl info does not report NetworkReady=false (seen: {network})"
 
 
-def test_the_node_reports_the_pod_network_not_ready(host):
-    assert host.run("ls -A /etc/cni/net.d").stdout.strip() == "", \
-        "/etc/cni/net.d is not empty: this step needs the node without a CNI config"
-    info = host.run("crictl info -o json").stdout
-    assert '"NetworkReady"' in info and "cni plugin not initialized" in info, \
-        "crictl info does not report NetworkReady=false (cni plugin not initialized)"
-    journal = until(lambda: kubelet_log_since(host, "static-nginx.yaml",
-                                              "cni plugin not initialized", "static-nginx"), 10)
-    assert journal, ("the kubelet journal has no 'cni plugin not initialized' error for the "
-                     "static-nginx pods since their manifest changed")
+def test_no_nginx_pod_gets_a_sandbox(node):
+    ready = [n for n in ("static-nginx", "static-nginx-2") if node.pod(n)]
+    if ready and node.settling():
+        raise AssertionError(f"still starting: {', '.join(ready)} still has its old sandbox while "
+                             "the kubelet replaces it: retry in 5 s")
+    assert not ready, (f"{', '.join(ready)} has a Ready sandbox; without a CNI config a pod in its "
+                       "own network namespace gets none")

@@ -80,9 +80,10 @@ def test_containerd_config_is_valid_toml_for_its_release(sandbox):
     text = render("containerd/templates/config.toml.j2", __containerd_snapshotter="overlayfs",
                   containerd_sandbox_image=sandbox, __containerd_restrict_oom=True,
                   containerd_cgroup_driver="systemd", containerd_cni_bin_dir="/opt/cni/bin",
-                  containerd_cni_conf_dir="/etc/cni/net.d", runc_bin="/usr/local/sbin/runc")
+                  containerd_cni_conf_dir="/etc/cni/net.d", runc_bin="/usr/local/sbin/runc",
+                  __containerd_config_version=3)
     config = tomllib.loads(text)
-    assert config["version"] == 4  # containerd 2.3+ writes config version 4
+    assert config["version"] == 3  # the schema containerd 2.0-2.3 reads (2.4 reads 4)
     runtime = config["plugins"]["io.containerd.cri.v1.runtime"]
     assert runtime["restrict_oom_score_adj"] is True
     assert runtime["cni"] == {"bin_dirs": ["/opt/cni/bin"], "conf_dir": "/etc/cni/net.d"}
