@@ -181,7 +181,7 @@ def test_the_terminal_report_has_the_table_and_each_failure_with_its_hint(report
     assert rows["carol"][0] == "carol (1 down)"
     assert "carol: carol-2 unreachable: ssh: connect to host 10.75.0.16 port 22: No route to host" in printed
     assert set(rows["carol"][2:]) == {"·"}
-    assert "bob lab 02 fail on bob-1: no container of static-nginx-2" in printed
+    assert "bob lab 02 fail on bob-1: no pod static-nginx-2" in printed
     assert "hint: Copy /root/lab/02/static-nginx-2.yaml" in printed
 
 

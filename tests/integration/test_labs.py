@@ -1,5 +1,7 @@
-"""Every lab on real nodes: start, the check fails before the student acts, solve, the
-check passes; reset leaves the nodes where lab 01 begins (issue: labs 01-05)."""
+"""Every lab on real nodes, as a student meets it: on ONE node (the README's default), each
+lab starts, its check fails, a plausible mistake fails too, the solution (or the
+student's own correct variant) passes; lab 08 on two nodes. Reset keeps what the student
+wrote, moved aside."""
 
 from __future__ import annotations
 
@@ -11,28 +13,102 @@ import pytest
 from hardway import labs
 from tests.integration.conftest import hardway, wait_for
 
-LABS = [lab.id for lab in labs.all_labs()]
+ONE = "node1"
+SINGLE = [lab.id for lab in labs.all_labs() if lab.nodes == 1]
+
+
+def manifest(name: str, body: str) -> str:
+    """A shell line writing a student's own manifest (no labels of ours)."""
+    return f"cat > /etc/kubernetes/manifests/{name} <<'EOF'\n{body}\nEOF"
+
+
+NGINX, BUSYBOX = "lab.local/nginx:1.22", "lab.local/busybox:1.35"
+DECOY_ON_80 = manifest("decoy.yml", f"""apiVersion: v1
+kind: Pod
+metadata: {{name: decoy}}
+spec:
+  hostNetwork: true
+  containers:
+    - name: web
+      image: {BUSYBOX}
+      imagePullPolicy: IfNotPresent
+      command:
+        - sh
+        - -c
+        - mkdir -p /w && echo Welcome to nginx > /w/index.html && exec httpd -f -p 80 -h /w""")
+CRASHING_NGINX = ("sed 's/imagePullPolicy: IfNotPresent/imagePullPolicy: IfNotPresent\\n      "
+                  "command: [nginx, -g, \"daemon off; bad directive;\"]/' /root/lab/01/static-nginx.yaml "
+                  "> /etc/kubernetes/manifests/static-nginx.yaml")
+OWN_NGINX = manifest("web.yml", f"""apiVersion: v1
+kind: Pod
+metadata:
+  name: static-nginx
+spec:
+  hostNetwork: true
+  containers:
+  - name: web
+    image: {NGINX}
+    imagePullPolicy: IfNotPresent""")
+
+# lab -> (what the student got wrong, shell on the node, words the check's reason must hold)
+MISTAKES = {
+    "01": ("a crash-looping nginx beside another server on port 80",
+           f"{DECOY_ON_80}\n{CRASHING_NGINX}", "static-nginx"),
+    "02": ("the second nginx without hostNetwork",
+           "sed 's/hostNetwork: true/hostNetwork: false/' /root/lab/02/static-nginx-2.yaml "
+           "> /etc/kubernetes/manifests/static-nginx-2.yaml", "static-nginx-2"),
+    "03": ("only one manifest replaced",
+           "cp /root/lab/03/static-nginx.yaml /etc/kubernetes/manifests/", "hostNetwork: true"),
+    "04": ("the bridge config moved in with mv",
+           "cp /root/lab/04/10-bridge.conf /root/ && mv /root/10-bridge.conf /etc/cni/net.d/",
+           "mv"),
+    "05": ("a firewall rule dropping pod traffic to port 80",
+           "cp /root/lab/05/*.yaml /etc/kubernetes/manifests/ && "
+           "iptables -I FORWARD -p tcp --dport 80 -j DROP", "did not answer"),
+    "06": ("both manifests copied at once (web-hostport-2 first)",
+           "rm /etc/cni/net.d/10-bridge.conf && cp /root/lab/06/10-bridge.conflist /etc/cni/net.d/ && "
+           "cp /root/lab/06/web-hostport-2.yaml /etc/kubernetes/manifests/ && sleep 3 && "
+           "cp /root/lab/06/web-hostport.yaml /etc/kubernetes/manifests/", "web-hostport-2"),
+    "07": ("a pod without the second nginx",
+           "sed '/- name: nginx-again/,$d' /root/lab/07/web-sidecar.yaml "
+           "> /etc/kubernetes/manifests/web-sidecar.yaml", "nginx-again"),
+    "09": ("NET_ADMIN without the host network",
+           "cp /root/lab/09/*.yaml /etc/kubernetes/manifests/ && sed -i '/hostNetwork: true/d' "
+           "/etc/kubernetes/manifests/host-net-admin.yaml", "hostNetwork"),
+    "10": ("the service without the route for its network",
+           "/root/lab-10-service.sh 2>/dev/null; ip route del 10.32.0.0/24 dev cnio0", "route"),
+}
+# Undo what a mistake left outside the lab's own reset (a firewall rule is not the lab's).
+UNDO = {"05": "iptables -D FORWARD -p tcp --dport 80 -j DROP"}
+# A correct variant of the student's own: it must pass.
+VARIANTS = {"01": "rm -f /etc/kubernetes/manifests/*; crictl pods -q | xargs -r crictl stopp >/dev/null; "
+                  f"crictl pods -q | xargs -r crictl rmp -f >/dev/null; {OWN_NGINX}",
+            "04": "cp /root/lab/04/10-bridge.conf /etc/cni/net.d/"}
+
+
+def check(lab_id: str, limit: str = ONE, settle: bool = True) -> dict:
+    """The check's verdict; with settle, looked at again while it says "still starting"."""
+
+    def look():
+        result = hardway("lab", "check", lab_id, "--limit", limit, "--output", "json", check=False)
+        assert result.returncode in (0, 1), result.stderr
+        report = json.loads(result.stdout)
+        assert (result.returncode == 0) == all(n["passed"] for n in report["nodes"])
+        return not any(n["starting"] for n in report["nodes"]), report
+
+    return wait_for(look, 60, f"lab {lab_id}'s check to stop saying 'still starting'",
+                    interval=2) if settle else look()[1]
+
+
+def node_result(report: dict, name: str = ONE) -> dict:
+    return next(n for n in report["nodes"] if n["node"] == name)
 
 
 @pytest.fixture(scope="module")
-def clean_nodes(lab):
-    """No pods from other tests: lab 01 needs port 80 on each node."""
-    for node in lab.nodes:
-        lab.ok(node.name, "rm -f /etc/kubernetes/manifests/*")
-    for node in lab.nodes:
-        wait_for(lambda n=node: ((r := lab.sh(n.name, "crictl pods --state ready -q")).stdout
-                                 .strip() == "", r.stdout), 60, f"no pods left on {node.name}")
+def nodes(lab):
+    hardway("lab", "reset")
     yield lab
     hardway("lab", "reset")
-
-
-def check(lab_id: str) -> dict:
-    result = hardway("lab", "check", lab_id, "--output", "json", check=False)
-    assert result.returncode in (0, 1), result.stderr
-    report = json.loads(result.stdout)
-    assert {n["node"] for n in report["nodes"]} == {"node1", "node2"}
-    assert (result.returncode == 0) == all(n["passed"] for n in report["nodes"])
-    return report
 
 
 def staged_files(lab_id: str) -> set[str]:
@@ -41,45 +117,69 @@ def staged_files(lab_id: str) -> set[str]:
     return set(re.findall(rf"/root/lab/{lab_id}/[\w.-]+", readme.read_text()))
 
 
-@pytest.mark.parametrize("lab_id", LABS)
-def test_lab_start_check_fails_solve_check_passes(clean_nodes, lab_id):
-    hardway("lab", "start", lab_id)
-    for node in clean_nodes.nodes:
-        missing = [f for f in staged_files(lab_id)
-                   if clean_nodes.sh(node.name, f"test -e {f}").returncode != 0]
-        assert missing == [], f"lab {lab_id} start left out on {node.name}: {missing}"
-    before = check(lab_id)
-    for node in before["nodes"]:
-        assert not node["passed"], f"lab {lab_id} passes on {node['node']} before any work"
-        assert node["reason"] and node["hint"], node
-    hardway("lab", "solve", lab_id)
-    after = check(lab_id)
-    failures = [(n["node"], n["reason"]) for n in after["nodes"] if not n["passed"]]
-    assert failures == [], f"lab {lab_id} still fails after its solution: {failures}"
+@pytest.mark.parametrize("lab_id", SINGLE)
+def test_on_one_node_the_check_fails_a_mistake_and_passes_the_solution(nodes, lab_id):
+    hardway("lab", "start", lab_id, "--limit", ONE)
+    missing = [f for f in staged_files(lab_id) if nodes.sh(ONE, f"test -e {f}").returncode != 0]
+    assert missing == [], f"lab {lab_id} start left out: {missing}"
+    before = node_result(check(lab_id, settle=False))
+    assert not before["passed"] and before["reason"] and before["hint"], before
+
+    what, command, words = MISTAKES[lab_id]
+    if lab_id == "10":
+        hardway("lab", "solve", lab_id, "--limit", ONE)
+    nodes.ok(ONE, command)
+    try:
+        mistaken = node_result(check(lab_id))
+        assert not mistaken["passed"], f"lab {lab_id} passes {what}"
+        assert words in mistaken["reason"], f"lab {lab_id}, {what}: {mistaken['reason']}"
+    finally:
+        if lab_id in UNDO:
+            nodes.ok(ONE, UNDO[lab_id])
+
+    if lab_id in VARIANTS:
+        nodes.ok(ONE, VARIANTS[lab_id])
+        variant = node_result(check(lab_id))
+        assert variant["passed"], f"lab {lab_id} fails a correct variant: {variant['reason']}"
+    hardway("lab", "solve", lab_id, "--limit", ONE)
+    after = node_result(check(lab_id))
+    assert after["passed"], f"lab {lab_id} still fails after its solution: {after['reason']}"
 
 
-def test_the_port_conflict_and_the_missing_network_are_observed_for_real(clean_nodes):
-    hardway("lab", "solve", "02")
-    log = clean_nodes.ok("node1", "crictl logs $(crictl ps -a --state exited --pod "
-                                  "$(crictl pods --name static-nginx-2 --state ready -q) -q "
-                                  "| head -1) 2>&1")
-    assert "Address already in use" in log
-    hardway("lab", "solve", "03")
-    info = clean_nodes.ok("node2", "crictl info -o json")
-    assert "cni plugin not initialized" in info
-    assert clean_nodes.ok("node2", "crictl pods --label hardway-lab=true --state ready -q") == ""
+def test_lab_08_on_one_node_says_it_needs_two(nodes):
+    started = hardway("lab", "start", "08", "--limit", ONE, check=False)
+    assert started.returncode == 1
+    assert "Lab 08 needs node1 and a partner node" in started.stdout
+    assert "hardway up --count 2" in started.stdout
 
 
-def test_reset_leaves_the_nodes_where_lab_01_begins(clean_nodes):
-    hardway("lab", "solve", "05")
-    hardway("lab", "reset")
-    for node in clean_nodes.nodes:
-        assert clean_nodes.ok(node.name, "ls -A /etc/cni/net.d").strip() == ""
-        assert clean_nodes.ok(node.name, "crictl pods --label hardway-lab=true -q").strip() == ""
-        assert clean_nodes.ok(node.name, "grep -l hardway-lab /etc/kubernetes/manifests/* "
-                                         "2>/dev/null || true").strip() == ""
-    report = check("01")
-    assert all(not n["passed"] for n in report["nodes"])
+def test_lab_08_on_two_nodes_fails_one_way_routes_and_passes_both(nodes):
+    hardway("lab", "start", "08")
+    before = check("08", limit="node1,node2")
+    assert {n["node"] for n in before["nodes"]} == {"node1", "node2"}
+    assert not any(n["passed"] for n in before["nodes"])
+    peer = {name: (nodes.ok(name, "cat /root/lab/08/peers.txt").split()) for name in ("node1", "node2")}
+    cidr, via = peer["node1"][0], peer["node1"][1]
+    nodes.ok("node1", f"ip route add {cidr} via {via}")  # one direction only
+    one_way = check("08", limit="node1,node2")
+    assert not node_result(one_way, "node2")["passed"]
+    assert "no route to node1's pod network" in node_result(one_way, "node2")["reason"]
+    hardway("lab", "solve", "08")
+    after = check("08", limit="node1,node2")
+    assert all(n["passed"] for n in after["nodes"]), after
+
+
+def test_reset_keeps_the_students_own_manifest_aside_and_leaves_the_start_state(nodes):
+    hardway("lab", "solve", "05", "--limit", ONE)
+    nodes.ok(ONE, DECOY_ON_80 + "\ncp /root/lab/01/static-nginx.yaml "
+                                "/etc/kubernetes/manifests/static-nginx.yaml~")
+    reset = hardway("lab", "reset", "--limit", ONE)
+    assert "hardway-saved" in reset.stdout
+    assert nodes.ok(ONE, "ls /root/hardway-saved/*/").split() == ["manifests-decoy.yml"]
+    assert nodes.ok(ONE, "ls -A /etc/kubernetes/manifests /etc/cni/net.d").split() == \
+        ["/etc/cni/net.d:", "/etc/kubernetes/manifests:"]
+    assert nodes.ok(ONE, "crictl pods -q").strip() == ""
+    nodes.ok(ONE, "rm -rf /root/hardway-saved")
 
 
 def test_unknown_lab_is_a_usage_error():
@@ -88,21 +188,20 @@ def test_unknown_lab_is_a_usage_error():
     assert "no lab '42'" in result.stderr
 
 
-def test_a_hand_made_service_follows_its_rules_and_comes_apart_cleanly(clean_nodes):
-    lab = clean_nodes
-    hardway("lab", "solve", "10")
+def test_a_hand_made_service_follows_its_rules_and_comes_apart_cleanly(nodes):
+    lab = nodes
+    hardway("lab", "solve", "10", "--limit", ONE)
     count = ("for b in backend-1 backend-2; do crictl logs $(crictl ps --pod $(crictl pods "
-             "--label hardway-pod=$b --state ready -q) -q) 2>/dev/null | grep -c 'GET /' || true; done")
-    before = [int(n) for n in lab.ok("node1", count).split()]
-    lab.ok("node1", "iptables -t nat -D HW-SVC-WEB 1")  # backend-1 leaves the service
-    answers = lab.ok("node1", "for i in $(seq 20); do curl -s -m 2 http://10.32.0.10/ | "
-                              "grep -q 'Welcome to nginx' && echo ok; done").split()
-    after = [int(n) for n in lab.ok("node1", count).split()]
+             "--name \"^$b-\" --state ready -q) -q) 2>/dev/null | grep -c 'GET /' || true; done")
+    before = [int(n) for n in lab.ok(ONE, count).split()]
+    lab.ok(ONE, "iptables -t nat -D HW-SVC-WEB 1")  # backend-1 leaves the service
+    answers = lab.ok(ONE, "for i in $(seq 20); do curl -s -m 2 http://10.32.0.10/ | "
+                          "grep -q 'Welcome to nginx' && echo ok; done").split()
+    after = [int(n) for n in lab.ok(ONE, count).split()]
     assert answers.count("ok") == 20
     assert after[0] == before[0], "backend-1 still got requests after leaving the service"
     assert after[1] - before[1] >= 20
-    hardway("lab", "reset")
-    for node in lab.nodes:
-        assert "HW-" not in lab.ok(node.name, "iptables -t nat -S")
-        assert lab.ok(node.name, "ip -4 route show 10.32.0.0/24").strip() == ""
-        assert lab.sh(node.name, "ip -4 route show 10.240.0.0/16 | grep via").stdout == ""
+    hardway("lab", "reset", "--limit", ONE)
+    assert "HW-" not in lab.ok(ONE, "iptables -t nat -S")
+    assert lab.ok(ONE, "ip -4 route show 10.32.0.0/24").strip() == ""
+    assert "169.254.99.9" not in lab.ok(ONE, "ip -4 address show dev lo")
