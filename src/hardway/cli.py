@@ -362,7 +362,7 @@ def progress_view() -> Callable:
 @click.option("--watch", type=click.IntRange(5, 3600), default=None, metavar="SECONDS",
               help="Check again every SECONDS until interrupted.")
 @click.option("--parallel", type=click.IntRange(1, 64), default=10, show_default=True,
-              help="Machines checked at once.")
+              help="Labs checked at once (each check covers all its machines).")
 @output_option
 @handled
 def class_report(name: str, html_file: Path | None, watch: int | None, parallel: int,

@@ -1,8 +1,8 @@
 """`hardway class report`: where every student is in the labs, checked on their machines.
 
 Each machine says which lab it is in (/var/lib/hardway-lab/lab, written by `hardway lab
-start|solve`); that lab's check runs on it, every machine at once. A lab that passed once
-stays passed (kept in the class's state), so a student who moved on keeps the credit.
+start|solve`); each lab's check runs once over all the machines in it, the labs at once.
+A lab that passed once stays passed (kept in the class's state), so a student who moved on keeps the credit.
 Per student and lab: pass; fail (with the check's reason and the lab's hint); skipped (a
 later lab was started before this one passed); not reached; unreachable.
 """
@@ -95,14 +95,17 @@ def where(classroom: Classroom, machines: list[Machine]) -> dict[str, tuple[str 
     return found
 
 
-def _check(lab: labs.Lab, classroom: Classroom, machine: str) -> labs.NodeResult:
+def _check(lab: labs.Lab, classroom: Classroom, machines: list[str]) -> dict[str, labs.NodeResult]:
+    """One run of the lab's check over every machine that is in it."""
     try:
-        results = labs.check(lab, classroom.inventory, limit=machine)
+        results = {r.node: r for r in labs.check(lab, classroom.inventory, limit=",".join(machines))}
     except HardwayError as exc:
-        return labs.NodeResult(node=machine, passed=False, reason=str(exc).splitlines()[0],
-                               hint=lab.hint)
-    return next((r for r in results if r.node == machine),
-                labs.NodeResult(node=machine, passed=False, reason="the check saw no result"))
+        results = {}
+        reason = str(exc).splitlines()[0]
+    else:
+        reason = "the check saw no result"
+    return {m: results.get(m) or labs.NodeResult(node=m, passed=False, reason=reason, hint=lab.hint)
+            for m in machines}
 
 
 def collect(classroom: Classroom, parallel: int = 10) -> Report:
@@ -120,9 +123,13 @@ def collect(classroom: Classroom, parallel: int = 10) -> Report:
         current[student] = max(ids) if ids else None
         to_check += [(current[student], m.name) for m in ms
                      if current[student] and seen.get(m.name, (None, ""))[0] == current[student]]
+    by_lab: dict[str, list[str]] = {}
+    for lab_id, machine in to_check:
+        by_lab.setdefault(lab_id, []).append(machine)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        checked = dict(zip(to_check, pool.map(
-            lambda job: _check(by_id[job[0]], classroom, job[1]), to_check), strict=True))
+        done = pool.map(lambda job: _check(by_id[job[0]], classroom, job[1]), by_lab.items())
+        found = {machine: result for results in done for machine, result in results.items()}
+    checked = {(lab_id, machine): found[machine] for lab_id, machine in to_check}
     history = classroom.load("progress")
     now = time.time()
     rows = []
