@@ -1,6 +1,7 @@
 # Two entry points, both safe on a fresh Debian 12 machine (run as root):
 #   make lab   - build or reuse the mirror, boot a local lab node, provision it, check it
 #   make test  - the whole test suite: unit, lint, and real nodes (molecule + pytest)
+#   make check - the fast lane alone: unit and lint tests, no root, no nodes
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ HOST_PACKAGES := systemd-container debootstrap libseccomp-dev pkg-config gcc lib
 TEST_PACKAGES := chromium chromium-driver
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: lab test host-packages venv down clean
+.PHONY: lab test check host-packages venv down clean
 
 lab: host-packages venv
 	$(BIN)/hardway up
@@ -18,6 +19,9 @@ lab: host-packages venv
 test: host-packages venv
 	@$(MAKE) --no-print-directory host-packages HOST_PACKAGES="$(TEST_PACKAGES)"
 	$(BIN)/pytest
+
+check: venv
+	$(BIN)/pytest -m "not nodes"
 
 down: venv
 	$(BIN)/hardway nodes down
