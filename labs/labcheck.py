@@ -60,9 +60,11 @@ class Node:
         stamps = [t for p, t in self.changed.items() if p.startswith(folder + "/")]
         return self.now - max(stamps) if stamps else None
 
-    def settling(self, folder: str = MANIFESTS) -> bool:
-        age = self.seconds_since_change(folder)
-        return age is not None and age < SETTLE
+    def settling(self) -> bool:
+        """Did a manifest or a CNI config change so lately that the kubelet and containerd
+        may not have acted on it yet?"""
+        ages = [self.seconds_since_change(folder) for folder in (MANIFESTS, CNI_CONFIGS)]
+        return any(age is not None and age < SETTLE for age in ages)
 
     def files(self, folder: str) -> list[str]:
         return sorted(p.rsplit("/", 1)[1] for p in self.changed if p.startswith(folder + "/"))
