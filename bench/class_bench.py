@@ -30,8 +30,8 @@ STATE = Path("/var/lib/hardway-bench-class")
 CACHE = Path(os.environ.get("HARDWAY_CACHE", "/var/cache/hardway"))
 ENV = {"HARDWAY_BRIDGE": "hwbcl0", "HARDWAY_SUBNET": "10.74.0.0/24", "HARDWAY_STATE": str(STATE),
        "HARDWAY_INVENTORY": str(STATE / "inventory"), "HARDWAY_MIRROR_PORT": "8074"}
-LOCAL_NODES = {"ansible_python_interpreter": "/usr/bin/python3", "lab_local_nodes": True,
-               "node_prereqs_update_cache": False, "node_prereqs_disable_swap": False,
+LOCAL_NODES = {"ansible_python_interpreter": "/usr/bin/python3", "node_prereqs_update_cache": False,
+               "node_prereqs_disable_swap": False,
                "kubelet_protect_kernel_defaults": True}
 REQUEST = re.compile(r'"GET (?P<path>\S+) HTTP')
 

@@ -29,7 +29,6 @@ ENV = {"HARDWAY_BRIDGE": "hwcls0", "HARDWAY_SUBNET": "10.75.0.0/24", "HARDWAY_ST
 KEY = STATE / "ssh/id_ed25519"
 LOCAL_NODES = """\
 ansible_python_interpreter: /usr/bin/python3
-lab_local_nodes: true
 node_prereqs_update_cache: false
 node_prereqs_disable_swap: false
 kubelet_protect_kernel_defaults: true

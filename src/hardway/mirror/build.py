@@ -96,12 +96,6 @@ RECIPES: dict[str, list[dict]] = {
     ],
 }
 
-# Where a built binary goes in the release artifact (tarball member or the file itself).
-MEMBER = {
-    "containerd": {"containerd": "bin/containerd", "ctr": "bin/ctr",
-                   "containerd-shim-runc-v2": "bin/containerd-shim-runc-v2"},
-}
-
 Log = Callable[[str], None]
 
 

@@ -277,7 +277,6 @@ class Lab:
                 "ansible_ssh_common_args": " ".join(self.ssh_args()[2:]),
                 "ansible_python_interpreter": "/usr/bin/python3",
                 # Local nodes share the host's kernel, swap and (no) archive access.
-                "lab_local_nodes": True,
                 "node_prereqs_update_cache": False,
                 "node_prereqs_disable_swap": False,
                 "kubelet_protect_kernel_defaults": True,
