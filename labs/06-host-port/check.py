@@ -17,11 +17,11 @@ def test_the_first_cni_config_chains_bridge_and_portmap(node):
 
 
 def test_web_hostport_holds_the_node_port_8080(node, lab_vars):
-    node.require_running("web-hostport", why="copy its manifest into /etc/kubernetes/manifests")
     other = node.running("web-hostport-2")
     assert not other, ("web-hostport-2 got port 8080 and web-hostport was refused: the kubelet "
                        "admits whichever manifest it reads first. Remove web-hostport-2's manifest, "
                        "wait for web-hostport to run, then copy it back")
+    node.require_running("web-hostport", why="copy its manifest into /etc/kubernetes/manifests")
     address = lab_vars.get("ansible_host", "127.0.0.1")
     assert "Welcome to nginx" in node.http(f"{address}:8080"), \
         f"http://{address}:8080/ gave no nginx page"
