@@ -12,7 +12,6 @@ import pytest
 
 from hardway.mirror import artifacts
 from tests.unit import playbook
-from tests.unit.conftest import loopback  # noqa: F401  (the shared stand-in)
 
 COMPONENT = "containerd"  # a tarball with several members: the hard case
 ARCH = artifacts.host_arch()
