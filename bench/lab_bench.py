@@ -116,7 +116,7 @@ def main() -> None:
         figure(f"nodes down, {count} node(s)", f"{seconds:.1f} s")
 
     if options.cold_kubelet:
-        from hardway.mirror import build
+        from hardway.mirror import artifacts, build
         from hardway.settings import Settings
 
         scratch = tempfile.mkdtemp(prefix="hardway-bench-go-")
@@ -124,7 +124,8 @@ def main() -> None:
         os.environ["GOCACHE"] = str(Path(scratch, "gocache"))
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.monotonic()
-        build.build_component(settings, "kubelet", "1.37.2", "amd64", lambda _: None)
+        build.build_component(settings, "kubelet", artifacts.pinned_versions()["kubelet"],
+                              artifacts.host_arch(), lambda _: None)
         elapsed = time.monotonic() - start
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         figure("kubelet build, empty Go build cache", f"{elapsed / 60:.1f} min")

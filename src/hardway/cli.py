@@ -143,6 +143,42 @@ def mirror_verify() -> None:
     console.print(f"{checked} files verified in {store.root}")
 
 
+# --- versions ----------------------------------------------------------------------------
+
+@main.group("versions")
+def versions_group() -> None:
+    """Releases whose official checksums are pinned; pin another from its published file."""
+
+
+@versions_group.command("list")
+@output_option
+@handled
+def versions_list(output: str) -> None:
+    """Each component's default version and the versions pinned for amd64 and arm64."""
+    from hardway import versions
+
+    rows = versions.table()
+    print_table("pinned versions", ["component", "default", "amd64", "arm64", "default verified"],
+                [[r.component, r.default, " ".join(r.pinned["amd64"]), " ".join(r.pinned["arm64"]),
+                  "yes" if r.ready else "NO"] for r in rows], output)
+    if not all(r.ready for r in rows):
+        raise HardwayError("a default version has no pinned checksum: pin it with `hardway versions add`")
+
+
+@versions_group.command("add")
+@click.argument("component")
+@click.argument("version")
+@click.option("--base", default=None, help="Instead of the official host (a copy with its layout).")
+@handled
+def versions_add(component: str, version: str, base: str | None) -> None:
+    """Pin VERSION of COMPONENT from its project's published checksum file (amd64 and arm64)."""
+    from hardway import versions
+
+    for arch, value in versions.add(component, version, base).items():
+        console.print(f"{component} {version.removeprefix('v')} {arch}: {value}", markup=False)
+    console.print(f"pinned in {versions.CHECKSUMS}; use it by setting {component}_version", markup=False)
+
+
 # --- the main job ------------------------------------------------------------------------
 
 @main.command()

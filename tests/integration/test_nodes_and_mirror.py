@@ -3,6 +3,7 @@
 import os
 import subprocess
 
+from hardway.mirror import artifacts
 from tests.integration.conftest import BIN, TEST_ENV
 
 
@@ -36,27 +37,29 @@ def test_nodes_have_no_route_off_their_bridge(lab):
 
 def test_a_node_fetches_kubelet_and_containerd_from_the_mirror_and_verifies_them(lab):
     url = lab.settings.mirror_url
+    kubelet = artifacts.artifact("kubelet", artifacts.host_arch())
+    containerd = artifacts.artifact("containerd", artifacts.host_arch())
     out = lab.ok("node1", f"""set -e
         cd "$(mktemp -d)"
-        curl -fsSO {url}/kubernetes/release/v1.37.2/bin/linux/amd64/kubelet
-        curl -fsSO {url}/kubernetes/release/v1.37.2/bin/linux/amd64/kubelet.sha256
+        curl -fsSO {url}/{kubelet.local_path}
+        curl -fsSO {url}/{kubelet.local_checksum_path}
         echo "$(cat kubelet.sha256)  kubelet" | sha256sum --check
-        base={url}/github/containerd/containerd/releases/download/v2.4.2
-        curl -fsSO $base/containerd-2.4.2-linux-amd64.tar.gz
-        curl -fsSO $base/containerd-2.4.2-linux-amd64.tar.gz.sha256sum
-        sha256sum --check containerd-2.4.2-linux-amd64.tar.gz.sha256sum
+        curl -fsSO {url}/{containerd.local_path}
+        curl -fsSO {url}/{containerd.local_checksum_path}
+        sha256sum --check {containerd.filename}.sha256sum
         chmod +x kubelet && ./kubelet --version
         cd / && rm -rf "$OLDPWD"
     """)
     assert "kubelet: OK" in out
-    assert "containerd-2.4.2-linux-amd64.tar.gz: OK" in out
-    assert "Kubernetes v1.37.2" in out
+    assert f"{containerd.filename}: OK" in out
+    assert f"Kubernetes v{kubelet.version}" in out
 
 
 def test_a_corrupted_file_fails_its_checksum_on_the_node(lab):
     url = lab.settings.mirror_url
+    kubelet = artifacts.artifact("kubelet", artifacts.host_arch())
     result = lab.sh("node1", f"""cd "$(mktemp -d)" &&
-        curl -fsSO {url}/kubernetes/release/v1.37.2/bin/linux/amd64/kubelet.sha256 &&
+        curl -fsSO {url}/{kubelet.local_checksum_path} &&
         printf 'not the kubelet' > kubelet &&
         echo "$(cat kubelet.sha256)  kubelet" | sha256sum --check""")
     assert result.returncode != 0

@@ -47,7 +47,7 @@ def test_containerd_and_kubelet_are_enabled_running_and_answering(lab):
 
 def test_installed_binaries_are_the_mirror_artifacts(lab):
     mirror = Mirror(lab.settings.mirror)
-    kubelet = artifacts.artifact("kubelet", "amd64")
+    kubelet = artifacts.artifact("kubelet", artifacts.host_arch())
     want = {"/usr/local/bin/kubelet": hashlib.sha256(
         (mirror.root / kubelet.local_path).read_bytes()).hexdigest()}
     for component, member, dest in [
@@ -55,7 +55,7 @@ def test_installed_binaries_are_the_mirror_artifacts(lab):
             ("runc", None, "/usr/local/sbin/runc"),
             ("cni_plugins", "bridge", "/opt/cni/bin/bridge"),
             ("crictl", "crictl", "/usr/local/bin/crictl")]:
-        art = artifacts.artifact(component, "amd64")
+        art = artifacts.artifact(component, artifacts.host_arch())
         data = (mirror.root / art.local_path).read_bytes()
         if member:
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -67,7 +67,9 @@ def test_installed_binaries_are_the_mirror_artifacts(lab):
         assert have == want, node.name
         versions = lab.ok(node.name, "kubelet --version; containerd --version; runc --version | "
                                      "head -1; crictl --version")
-        for expected in ("Kubernetes v1.37.2", "v2.4.2", "runc version 1.5.2", "v1.37.0"):
+        pinned = artifacts.pinned_versions()
+        for expected in (f"Kubernetes v{pinned['kubelet']}", f"v{pinned['containerd']}",
+                         f"runc version {pinned['runc']}", f"v{pinned['crictl']}"):
             assert expected in versions
 
 
@@ -131,7 +133,7 @@ def test_a_corrupted_mirror_artifact_fails_and_leaves_the_binary_working(lab, tm
     # A copy of the mirror whose kubelet is corrupt, served on the lab bridge.
     bad = tmp_path / "mirror"
     shutil.copytree(lab.settings.mirror, bad)
-    kubelet = artifacts.artifact("kubelet", "amd64")
+    kubelet = artifacts.artifact("kubelet", artifacts.host_arch())
     (bad / kubelet.local_path).write_bytes(b"corrupted in transit")
     server = subprocess.Popen(["python3", "-m", "http.server", "--bind",
                                str(lab.settings.host_address), "8079", "--directory", str(bad)],
@@ -148,7 +150,8 @@ def test_a_corrupted_mirror_artifact_fails_and_leaves_the_binary_working(lab, tm
         assert result.returncode != 0
         assert "Could not fetch a verified kubelet" in " ".join(result.stdout.split())
         assert lab.ok("node1", "sha256sum /usr/local/bin/kubelet") == before
-        assert "Kubernetes v1.37.2" in lab.ok("node1", "/usr/local/bin/kubelet --version")
+        assert f"Kubernetes v{artifacts.pinned_versions()['kubelet']}" in lab.ok(
+            "node1", "/usr/local/bin/kubelet --version")
         assert lab.ok("node1", "systemctl is-active kubelet").strip() == "active"
     finally:
         server.terminate()

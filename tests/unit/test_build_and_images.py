@@ -28,11 +28,12 @@ def test_release_tarballs_hold_the_official_member_names(tmp_path):
 
 
 def test_cache_key_follows_version_recipe_and_go():
-    key = build.cache_key("runc", "1.5.2", "amd64", "go1.26.8")
-    assert key == build.cache_key("runc", "1.5.2", "amd64", "go1.26.8")
-    assert key != build.cache_key("runc", "1.5.3", "amd64", "go1.26.8")
-    assert key != build.cache_key("runc", "1.5.2", "amd64", "go1.27.0")
-    assert key != build.cache_key("runc", "1.5.2", "arm64", "go1.26.8")
+    runc = artifacts.pinned_versions()["runc"]
+    key = build.cache_key("runc", runc, "amd64", "go1.26.8")
+    assert key == build.cache_key("runc", runc, "amd64", "go1.26.8")
+    assert key != build.cache_key("runc", runc + "1", "amd64", "go1.26.8")
+    assert key != build.cache_key("runc", runc, "amd64", "go1.27.0")
+    assert key != build.cache_key("runc", runc, "arm64", "go1.26.8")
 
 
 def test_every_component_has_a_recipe():

@@ -21,7 +21,8 @@ def test_a_complete_mirror_verifies(tmp_path):
     assert (checked, problems) == (6, [])
     index = mirror.index()
     digest = hashlib.sha256(b"kubelet bytes").hexdigest()
-    assert index["checksums"]["kubelet"]["amd64"]["1.37.2"] == f"sha256:{digest}"
+    kubelet = artifacts.pinned_versions()["kubelet"]
+    assert index["checksums"]["kubelet"]["amd64"][kubelet] == f"sha256:{digest}"
     assert index["sources"]["kubelet"] == "built"
 
 

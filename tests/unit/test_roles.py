@@ -8,6 +8,7 @@ import jinja2
 import pytest
 import yaml
 
+from hardway.mirror import artifacts
 from tests.conftest import REPO
 
 ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir())
@@ -75,15 +76,31 @@ def render(template: str, **variables) -> str:
     return env.get_template(template).render(ansible_managed="managed", **variables)
 
 
+def containerd_config_version(containerd_version: str) -> int:
+    """What roles/containerd/vars/main.yml chooses, evaluated with Ansible's own version test."""
+    from ansible.plugins.test.core import version_compare
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.tests["version"] = version_compare
+    expression = load(REPO / "roles/containerd/vars/main.yml")["__containerd_config_version"]
+    return int(env.from_string(expression).render(containerd_version=containerd_version))
+
+
+def test_containerd_config_version_follows_the_release():
+    assert containerd_config_version("2.3.4") == 3  # 2.0-2.3 read version 3
+    assert containerd_config_version("2.4.0") == 4  # 2.4 migrates 3 with a warning
+
+
 @pytest.mark.parametrize("sandbox", ["", "lab.local/pause:3.10"])
 def test_containerd_config_is_valid_toml_for_its_release(sandbox):
+    version = containerd_config_version(artifacts.pinned_versions()["containerd"])
     text = render("containerd/templates/config.toml.j2", __containerd_snapshotter="overlayfs",
+                  __containerd_config_version=version,
                   containerd_sandbox_image=sandbox, __containerd_restrict_oom=True,
                   containerd_cgroup_driver="systemd", containerd_cni_bin_dir="/opt/cni/bin",
-                  containerd_cni_conf_dir="/etc/cni/net.d", runc_bin="/usr/local/sbin/runc",
-                  __containerd_config_version=3)
+                  containerd_cni_conf_dir="/etc/cni/net.d", runc_bin="/usr/local/sbin/runc")
     config = tomllib.loads(text)
-    assert config["version"] == 3  # the schema containerd 2.0-2.3 reads (2.4 reads 4)
+    assert config["version"] == version
     runtime = config["plugins"]["io.containerd.cri.v1.runtime"]
     assert runtime["restrict_oom_score_adj"] is True
     assert runtime["cni"] == {"bin_dirs": ["/opt/cni/bin"], "conf_dir": "/etc/cni/net.d"}

@@ -1,38 +1,16 @@
 """`hardway mirror sync` against an upstream stand-in served on loopback."""
 
-import functools
-import hashlib
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from hardway.mirror import artifacts, sync
 from hardway.settings import HardwayError, Settings, UsageError
 
 
-class Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def upstream(tmp_path):
-    root = tmp_path / "upstream"
-    checksums: dict = {}
+def upstream(loopback):
     for art in artifacts.pinned(("amd64",)):
-        data = f"official {art.component} {art.arch}".encode()
-        path = root / art.base / art.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        checksums.setdefault(art.component, {}).setdefault(art.arch, {})[art.version] = \
-            "sha256:" + hashlib.sha256(data).hexdigest()
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield root, {"kubernetes": f"{url}/kubernetes", "github": f"{url}/github"}, checksums
-    server.shutdown()
+        loopback.publish(art, f"official {art.component} {art.arch}".encode())
+    return loopback.root, loopback.bases, loopback.checksums
 
 
 def settings(tmp_path) -> Settings:
@@ -57,8 +35,9 @@ def test_a_corrupted_download_is_refused_and_not_stored(tmp_path, upstream):
 
 def test_an_unpinned_version_is_refused_before_any_download(tmp_path, upstream):
     _, bases, checksums = upstream
-    del checksums["runc"]["amd64"]["1.5.2"]
-    with pytest.raises(UsageError, match="no upstream checksum is pinned for runc 1.5.2"):
+    runc = artifacts.pinned_versions()["runc"]
+    del checksums["runc"]["amd64"][runc]
+    with pytest.raises(UsageError, match=f"no upstream checksum is pinned for runc {runc}"):
         sync.sync(settings(tmp_path), lambda _: None, bases, ("amd64",), checksums)
     assert not (tmp_path / "mirror").exists()
 

@@ -7,6 +7,10 @@ import time
 import pytest
 import yaml
 
+from hardway.mirror import artifacts
+
+VERSIONS = artifacts.pinned_versions()
+
 
 @pytest.fixture(scope="module")
 def variables(host):
@@ -35,11 +39,11 @@ def test_the_kubelet_serves_on_loopback_only(host):
 
 
 @pytest.mark.parametrize(("command", "expected"), [
-    ("/usr/local/bin/kubelet --version", "Kubernetes v1.37.2"),
-    ("/usr/local/bin/containerd --version", "v2.4.2"),
-    ("/usr/local/sbin/runc --version", "runc version 1.5.2"),
-    ("/usr/local/bin/crictl --version", "v1.37.0"),
-    ("/opt/cni/bin/bridge --version", "v1.10.0"),
+    ("/usr/local/bin/kubelet --version", f"Kubernetes v{VERSIONS['kubelet']}"),
+    ("/usr/local/bin/containerd --version", f"v{VERSIONS['containerd']}"),
+    ("/usr/local/sbin/runc --version", f"runc version {VERSIONS['runc']}"),
+    ("/usr/local/bin/crictl --version", f"v{VERSIONS['crictl']}"),
+    ("/opt/cni/bin/bridge --version", f"v{VERSIONS['cni_plugins']}"),
 ])
 def test_components_run_at_their_pinned_versions(host, command, expected):
     result = host.run(command)
@@ -48,7 +52,8 @@ def test_components_run_at_their_pinned_versions(host, command, expected):
 
 
 def test_installed_kubelet_is_the_verified_download(host, variables):
-    checksums = variables["download_checksums"]["kubelet"]["amd64"]["1.37.2"]
+    arch = artifacts.arch_of(host.system_info.arch)
+    checksums = variables["download_checksums"]["kubelet"][arch][VERSIONS["kubelet"]]
     assert "sha256:" + host.file("/usr/local/bin/kubelet").sha256sum == checksums
 
 

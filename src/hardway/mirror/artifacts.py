@@ -122,11 +122,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def arch_of(machine: str) -> str:
+    """The download architecture (amd64, arm64) of a machine name as `uname -m` prints it."""
+    arch = _load(DOWNLOAD_VARS / "artifacts.yml")["download_arch_map"].get(machine)
+    if arch is None:
+        raise HardwayError(f"architecture {machine} is not supported: use amd64 or arm64")
+    return arch
+
+
 def host_arch() -> str:
     import platform
 
-    machine = platform.machine()
-    arch = _load(DOWNLOAD_VARS / "artifacts.yml")["download_arch_map"].get(machine)
-    if arch is None:
-        raise HardwayError(f"this host's architecture {machine} is not supported: use amd64 or arm64")
-    return arch
+    return arch_of(platform.machine())
