@@ -39,10 +39,7 @@ def on_controller(task: dict) -> dict | None:
     return None
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, id=p.name, marks=pytest.mark.xfail(
-        strict=True, reason="playbooks/lab.yml gets become with the labs work: drop this mark then"))
-    if p.name == "lab.yml" else pytest.param(p, id=p.name) for p in PLAYBOOKS])
+@pytest.mark.parametrize("path", PLAYBOOKS, ids=lambda p: p.name)
 def test_every_node_play_becomes_root(path):
     for play in plays(path):
         if play["hosts"] != "localhost":
