@@ -159,7 +159,8 @@ def test_lab_08_on_two_nodes_fails_one_way_routes_and_passes_both(nodes):
     assert {n["node"] for n in before["nodes"]} == {"node1", "node2"}
     assert not any(n["passed"] for n in before["nodes"])
     peer = {name: (nodes.ok(name, "cat /root/lab/08/peers.txt").split()) for name in ("node1", "node2")}
-    cidr, via = peer["node1"][0], peer["node1"][1]
+    # peers.txt: "<node>  pod network <cidr>  via <address>"
+    cidr, via = peer["node1"][3], peer["node1"][5]
     nodes.ok("node1", f"ip route add {cidr} via {via}")  # one direction only
     one_way = check("08", limit="node1,node2")
     assert not node_result(one_way, "node2")["passed"]
