@@ -73,8 +73,9 @@ MISTAKES = {
            "sed '/- name: nginx-again/,$d' /root/lab/07/web-sidecar.yaml "
            "> /etc/kubernetes/manifests/web-sidecar.yaml", "nginx-again"),
     "09": ("NET_ADMIN without the host network",
-           "cp /root/lab/09/*.yaml /etc/kubernetes/manifests/ && sed -i '/hostNetwork: true/d' "
-           "/etc/kubernetes/manifests/host-net-admin.yaml", "hostNetwork"),
+           "cd /root/lab/09 && cp net-plain.yaml net-admin.yaml host-pid.yaml node-shell.yaml "
+           "/etc/kubernetes/manifests/ && sed '/hostNetwork: true/d' host-net-admin.yaml "
+           "> /etc/kubernetes/manifests/host-net-admin.yaml", "hostNetwork"),
     "10": ("the service without the route for its network",
            "/root/lab-10-service.sh 2>/dev/null; ip route del 10.32.0.0/24 dev cnio0", "route"),
 }
@@ -158,9 +159,10 @@ def test_lab_08_on_two_nodes_fails_one_way_routes_and_passes_both(nodes):
     before = check("08", limit="node1,node2")
     assert {n["node"] for n in before["nodes"]} == {"node1", "node2"}
     assert not any(n["passed"] for n in before["nodes"])
-    peer = {name: (nodes.ok(name, "cat /root/lab/08/peers.txt").split()) for name in ("node1", "node2")}
-    # peers.txt: "<node>  pod network <cidr>  via <address>"
-    cidr, via = peer["node1"][3], peer["node1"][5]
+    # peers.txt: a comment, then "<node>  pod network <cidr>  via <address>" per partner
+    partner = nodes.ok("node1", "grep -v '^#' /root/lab/08/peers.txt").split()
+    assert partner[0] == "node2", partner
+    cidr, via = partner[3], partner[5]
     nodes.ok("node1", f"ip route add {cidr} via {via}")  # one direction only
     one_way = check("08", limit="node1,node2")
     assert not node_result(one_way, "node2")["passed"]
@@ -172,8 +174,8 @@ def test_lab_08_on_two_nodes_fails_one_way_routes_and_passes_both(nodes):
 
 def test_reset_keeps_the_students_own_manifest_aside_and_leaves_the_start_state(nodes):
     hardway("lab", "solve", "05", "--limit", ONE)
-    nodes.ok(ONE, DECOY_ON_80 + "\ncp /root/lab/01/static-nginx.yaml "
-                                "/etc/kubernetes/manifests/static-nginx.yaml~")
+    nodes.ok(ONE, DECOY_ON_80 + "\ncp /etc/kubernetes/manifests/busybox-pod.yaml "
+                                "/etc/kubernetes/manifests/busybox-pod.yaml~")
     reset = hardway("lab", "reset", "--limit", ONE)
     assert "hardway-saved" in reset.stdout
     assert nodes.ok(ONE, "ls /root/hardway-saved/*/").split() == ["manifests-decoy.yml"]
