@@ -181,16 +181,30 @@ def versions_add(component: str, version: str, base: str | None) -> None:
 
 # --- the main job ------------------------------------------------------------------------
 
+def node_options(func: Callable) -> Callable:
+    """--os and --login: what nodes made by this command run and how their admin logs in."""
+    from hardway.nodes.image import DEFAULT_SYSTEM, SYSTEMS
+    from hardway.nodes.lifecycle import LOGINS, SUDO_USER
+
+    func = click.option("--login", type=click.Choice(LOGINS), default="root", show_default=True,
+                        help=f"How nodes made now let you in: as root, or like a cloud VM as "
+                             f"{SUDO_USER!r} with sudo and root's SSH login off.")(func)
+    return click.option("--os", "system", type=click.Choice(list(SYSTEMS)), default=DEFAULT_SYSTEM,
+                        show_default=True, help="The system of nodes made now "
+                        "(nodes that exist keep theirs).")(func)
+
+
 @main.command()
 @click.option("--count", type=int, default=None, help="How many nodes (1-8). Default: 1.")
 @click.option("--no-site", is_flag=True,
               help="Stop before site.yml: nodes booted and the mirror served (molecule's create).")
+@node_options
 @handled
-def up(count: int | None, no_site: bool) -> None:
+def up(count: int | None, no_site: bool, system: str, login: str) -> None:
     """Build or reuse the mirror, boot local nodes, provision them with site.yml, check them."""
     from hardway import provision
 
-    results = provision.up(settings(), count, log, site=not no_site)
+    results = provision.up(settings(), count, log, site=not no_site, system=system, login=login)
     if no_site:
         console.print("nodes up and the mirror served; site.yml not run")
         return
@@ -483,11 +497,12 @@ def lab():
 @nodes.command("up")
 @click.option("--count", type=int, default=None,
               help="How many nodes (1-8). Default: the nodes that exist, or 1.")
+@node_options
 @handled
-def nodes_up(count: int | None) -> None:
+def nodes_up(count: int | None, system: str, login: str) -> None:
     """Boot the nodes (idempotent) and write inventories/local/hosts.yml."""
     the_lab = lab()
-    started = the_lab.up(count)
+    started = the_lab.up(count, system, login)
     console.print(f"{len(started)} node(s) running; inventory: {the_lab.s.inventory / 'hosts.yml'}")
 
 
@@ -515,9 +530,10 @@ def nodes_restart(name: str) -> None:
 @handled
 def nodes_list(output: str) -> None:
     """The nodes, their addresses and whether they run."""
-    rows = [[n.name, n.address, "running" if n.running else "stopped", n.machine,
-             str(n.pid or "")] for n in lab().load()]
-    print_table("lab nodes", ["name", "address", "state", "machine", "pid"], rows, output)
+    rows = [[n.name, n.address, "running" if n.running else "stopped", n.system, n.user,
+             n.machine, str(n.pid or "")] for n in lab().load()]
+    print_table("lab nodes", ["name", "address", "state", "os", "login", "machine", "pid"], rows,
+                output)
 
 
 if __name__ == "__main__":

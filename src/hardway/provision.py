@@ -12,6 +12,7 @@ import yaml
 from hardway.children import ansible_env, run_tied, tool
 from hardway.mirror import artifacts, build, images, serve
 from hardway.mirror.store import Mirror
+from hardway.nodes import image
 from hardway.nodes.lifecycle import Lab, Node
 from hardway.settings import REPO, HardwayError, Settings
 
@@ -77,7 +78,8 @@ def health(lab: Lab, node: Node, deadline: float = 60) -> Health:
     return Health(node.name, False, last.splitlines()[-1] if last else "no answer")
 
 
-def up(settings: Settings, count: int | None, log: Log, site: bool = True) -> list[Health]:
+def up(settings: Settings, count: int | None, log: Log, site: bool = True,
+       system: str = image.DEFAULT_SYSTEM, login: str = "root") -> list[Health]:
     mirror = build.build(settings, log)
     images.build_all(settings, mirror, log)
     checked, problems = mirror.verify()
@@ -85,7 +87,7 @@ def up(settings: Settings, count: int | None, log: Log, site: bool = True) -> li
         raise HardwayError("the mirror is damaged: " + "; ".join(
             f"{p.path}: {p.reason}" for p in problems) + " (run `hardway mirror build` again)")
     lab = Lab(settings, log)
-    nodes = lab.up(count)
+    nodes = lab.up(count, system, login)
     write_mirror_vars(settings, mirror)
     log(f"serving the mirror at {serve.start_background(settings)}")
     if not site:

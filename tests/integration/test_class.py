@@ -1,5 +1,7 @@
 """A class of three students with two machines each, on real local nodes (issue: classroom).
 
+The machines are made like cloud VMs: the roster's user `debian` logs in and uses sudo,
+root's SSH login is off; alice-1, alice-2 and bob-1 run Debian 12, the rest Debian 13.
 carol's second machine does not exist when the class is first provisioned: `class up`
 must provision the other five, report the sixth, and later retry only that one. The
 class has its own lab (bridge hwcls0, 10.75.0.0/24), taken down at the end.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -33,6 +36,8 @@ node_prereqs_update_cache: false
 node_prereqs_disable_swap: false
 kubelet_protect_kernel_defaults: true
 """
+USER = "debian"
+DEBIAN_13 = ("bob-2", "carol-1", "carol-2")
 ADDRESS = {"alice-1": "10.75.0.11", "alice-2": "10.75.0.12", "bob-1": "10.75.0.13",
            "bob-2": "10.75.0.14", "carol-1": "10.75.0.15", "carol-2": "10.75.0.16"}
 
@@ -46,10 +51,13 @@ class Class:
     def hardway(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return hardway(*args, env=self.env, check=check, timeout=900)
 
-    def ssh(self, machine: str, command: str) -> subprocess.CompletedProcess:
+    def ssh(self, machine: str, command: str, user: str = USER) -> subprocess.CompletedProcess:
+        """A command on a class machine, run by root through the login user's sudo."""
+        if user != "root":
+            command = f"sudo -n sh -c {shlex.quote(command)}"
         return subprocess.run(["ssh", "-i", str(KEY), "-o", "BatchMode=yes",
                                "-o", f"UserKnownHostsFile={self.folder / 'k8s/known_hosts'}",
-                               f"root@{ADDRESS[machine]}", command],
+                               f"{user}@{ADDRESS[machine]}", command],
                               capture_output=True, text=True, timeout=60)
 
     def report(self, *args: str) -> dict:
@@ -76,9 +84,10 @@ def classroom(host_before):
     the_class.hardway("nodes", "down", check=False)
     shutil.rmtree(STATE / "classes", ignore_errors=True)
     # Five machines exist; carol-2 (10.75.0.16) does not, yet.
-    the_class.hardway("up", "--count", "5", "--no-site")
+    the_class.hardway("up", "--count", "3", "--no-site", "--login", "sudo")
+    the_class.hardway("nodes", "up", "--count", "5", "--os", "debian13", "--login", "sudo")
     roster = write_roster(folder, "".join(
-        f"{s},{ADDRESS[s + '-1']},{ADDRESS[s + '-2']},root,22,{KEY}\n" for s in ("alice", "bob", "carol")))
+        f"{s},{ADDRESS[s + '-1']},{ADDRESS[s + '-2']},{USER},22,{KEY}\n" for s in ("alice", "bob", "carol")))
     extra = folder / "local-nodes.yml"
     extra.write_text(LOCAL_NODES)
     the_class.hardway("class", "init", str(roster), "--name", "k8s",
@@ -129,6 +138,14 @@ def test_class_up_provisions_five_machines_and_reports_the_unreachable_sixth(cla
     artifacts = {path: n for path, n in requests.items() if "index.yml" not in path}
     assert len(artifacts) == 8, artifacts  # kubelet, containerd, runc, CNI, crictl, 3 images
     assert set(artifacts.values()) == {1}, artifacts
+
+
+def test_the_machines_are_debian_12_and_13_and_refuse_root_logins(classroom):
+    for machine in ("alice-1", "bob-2"):
+        release = classroom.ssh(machine, ". /etc/os-release && echo $VERSION_ID").stdout.strip()
+        assert release == ("13" if machine in DEBIAN_13 else "12"), (machine, release)
+        refused = classroom.ssh(machine, "true", user="root")
+        assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
 
 
 def test_a_students_machine_cannot_reach_another_students_kubelet_or_containerd(classroom):
@@ -228,14 +245,31 @@ def test_the_report_page_in_chromium_shows_the_table_sorts_and_explains(report, 
         browser.quit()
 
 
+def recap(log: str) -> dict[str, dict[str, int]]:
+    """Ansible's PLAY RECAP: counts by machine."""
+    found = {}
+    for line in log[log.rindex("PLAY RECAP"):].splitlines()[1:]:
+        name, _, counts = line.partition(" : ")
+        if counts:
+            found[name.strip()] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+    return found
+
+
 def test_retry_failed_provisions_only_the_machine_that_was_missing(classroom):
-    classroom.hardway("nodes", "up", "--count", "6")
+    classroom.hardway("nodes", "up", "--count", "6", "--os", "debian13", "--login", "sudo")
     result = classroom.hardway("class", "up", "k8s", "--retry-failed")
     assert {row[2] for row in table(result.stdout).values()} == {"ready"}, result.stdout
     assert len(table(result.stdout)) == 6
     log = sorted((STATE / "classes/k8s").glob("up-*.log"))[-1].read_text()
-    recap = log[log.rindex("PLAY RECAP"):]
-    assert "carol-2" in recap and "alice-1" not in recap
+    assert set(recap(log)) == {"carol-2"}
+
+
+def test_a_second_class_up_changes_nothing_on_debian_12_or_13(classroom):
+    classroom.hardway("class", "up", "k8s")
+    log = sorted((STATE / "classes/k8s").glob("up-*.log"))[-1].read_text()
+    counts = recap(log)
+    assert set(counts) == set(ADDRESS)
+    assert {m: c["changed"] for m, c in counts.items()} == dict.fromkeys(ADDRESS, 0), counts
 
 
 def test_lab_08_pairs_each_students_own_machines(classroom):

@@ -81,16 +81,57 @@ def test_the_debian_archive_comes_from_apt_sources(tmp_path):
     assert image.debian_mirror({"HARDWAY_DEBIAN_MIRROR": "http://m/debian"}) == "http://m/debian"
 
 
-def test_the_image_recipe_key_changes_with_node_files(tmp_path, monkeypatch):
-    before = image.recipe_key()
+def test_the_image_recipe_key_changes_with_node_files_and_the_suite(tmp_path, monkeypatch):
+    before = image.recipe_key("bookworm")
+    assert image.recipe_key("trixie") != before
     copy = tmp_path / "rootfs"
     import shutil
 
     shutil.copytree(image.NODE_FILES, copy)
     monkeypatch.setattr(image, "NODE_FILES", copy)
-    assert image.recipe_key() == before
+    assert image.recipe_key("bookworm") == before
     (copy / "etc/hardway/kernel/kernel.panic").write_text("0\n")
-    assert image.recipe_key() != before
+    assert image.recipe_key("bookworm") != before
+
+
+def test_a_sudo_login_node_is_a_cloud_image_user_with_root_login_off(tmp_path):
+    base, upper = tmp_path / "base", tmp_path / "upper"
+    (base / "etc").mkdir(parents=True)
+    (upper / "etc/ssh").mkdir(parents=True)
+    (base / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (base / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (base / "etc/group").write_text("root:x:0:\nsudo:x:27:\n")
+    (base / "etc/gshadow").write_text("root:*::\nsudo:*::admin\n")
+    settings = Settings.from_env({"HARDWAY_STATE": str(tmp_path / "state")})
+    lab = Lab(settings, lambda _: None)
+    lab.ssh_dir.mkdir(parents=True)
+    Path(f"{lab.key}.pub").write_text("ssh-ed25519 AAAA hardway-lab\n")
+    lab.add_sudo_user(base, upper)
+    etc = upper / "etc"
+    assert "debian:x:1000:1000:debian:/home/debian:/bin/bash" in (etc / "passwd").read_text()
+    assert (etc / "group").read_text().splitlines() == ["root:x:0:", "sudo:x:27:debian",
+                                                         "debian:x:1000:"]
+    assert "sudo:*::admin,debian" in (etc / "gshadow").read_text()
+    assert (etc / "sudoers.d/90-hardway-login").read_text() == "debian ALL=(ALL) NOPASSWD:ALL\n"
+    assert (etc / "sudoers.d/90-hardway-login").stat().st_mode & 0o777 == 0o440
+    assert (etc / "ssh/sshd_config.d/no-root-login.conf").read_text() == "PermitRootLogin no\n"
+    authorized = upper / "home/debian/.ssh/authorized_keys"
+    assert authorized.read_text() == "ssh-ed25519 AAAA hardway-lab\n"
+    assert (authorized.stat().st_uid, authorized.stat().st_mode & 0o777) == (1000, 0o600)
+    assert not (upper / "root/.ssh").exists()
+
+
+def test_the_inventory_logs_in_to_each_node_as_its_own_user(tmp_path, monkeypatch):
+    import yaml
+
+    monkeypatch.setenv("HARDWAY_INVENTORY", str(tmp_path / "inventory"))
+    lab = Lab(Settings.from_env({"HARDWAY_STATE": str(tmp_path / "state")}), lambda _: None)
+    nodes = [Node("node1", 1, "m1", "10.77.0.11", "/b"),
+             Node("node2", 2, "m2", "10.77.0.12", "/b", system="debian13", user="debian")]
+    hosts = yaml.safe_load(lab.write_inventory(nodes).read_text())["all"]["children"][
+        "lab_nodes"]["hosts"]
+    assert {name: host["ansible_user"] for name, host in hosts.items()} == {
+        "node1": "root", "node2": "debian"}
 
 
 def test_the_kernel_view_holds_the_values_the_kubelet_expects():

@@ -1,7 +1,7 @@
-"""The nodes' base image: Debian 12 from debootstrap plus our node-side files.
+"""The nodes' base images: Debian 12 or 13 from debootstrap plus our node-side files.
 
-Built once into the cache, keyed by its recipe (package list, suite and the files under
-`rootfs/`), so editing any of those rebuilds it and nothing else does.
+Each is built once into the cache, keyed by its recipe (package list, suite and the files
+under `rootfs/`), so editing any of those rebuilds it and nothing else does.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from pathlib import Path
 
 from hardway.settings import HardwayError, Settings
 
-SUITE = "bookworm"
+# The systems a node can run, by the name users give them, and their Debian suite.
+SYSTEMS = {"debian12": "bookworm", "debian13": "trixie"}
+DEFAULT_SYSTEM = "debian12"
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "iproute2", "iptables", "conntrack", "procps", "curl",
-    "ca-certificates", "openssh-server", "python3", "python3-apt", "kmod", "util-linux",
+    "ca-certificates", "openssh-server", "python3", "python3-apt", "kmod", "util-linux", "sudo",
 )
 # Units that cannot work in a lab node, or would reach past it: systemd-sysctl would
 # apply the image's sysctl.d to the host kernel; networkd waits forever for udev.
@@ -36,9 +38,9 @@ NODE_FILES = Path(__file__).resolve().parent / "rootfs"
 Log = Callable[[str], None]
 
 
-def recipe_key() -> str:
+def recipe_key(suite: str) -> str:
     digest = hashlib.sha256()
-    digest.update(repr((SUITE, PACKAGES, MASKED, ENABLED)).encode())
+    digest.update(repr((suite, PACKAGES, MASKED, ENABLED)).encode())
     for path in sorted(NODE_FILES.rglob("*")):
         if path.is_file():
             digest.update(str(path.relative_to(NODE_FILES)).encode())
@@ -74,10 +76,12 @@ def apt_uris(apt: Path) -> list[str]:
     return uris
 
 
-def base_image(settings: Settings, log: Log) -> Path:
-    """The root directory of the cached base image, built if missing."""
-    key = recipe_key()
-    root = settings.cache / "images" / f"debian-{SUITE}-{key}"
+def base_image(settings: Settings, log: Log, system: str = DEFAULT_SYSTEM) -> Path:
+    """The root directory of the cached base image of `system` (a key of SYSTEMS), built
+    if missing."""
+    suite = SYSTEMS[system]
+    key = recipe_key(suite)
+    root = settings.cache / "images" / f"debian-{suite}-{key}"
     if (root / ".complete").exists():
         return root / "rootfs"
     if shutil.which("debootstrap") is None:
@@ -85,11 +89,11 @@ def base_image(settings: Settings, log: Log) -> Path:
     tmp = root.with_name(root.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    log(f"building the node base image (Debian {SUITE}, once; ~2 min) into {root}")
+    log(f"building the node base image ({system}, once; ~2 min) into {root}")
     logfile = root.with_name(root.name + ".log")
     with logfile.open("w") as out:
         result = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
+            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite,
              str(tmp / "rootfs"), debian_mirror()], stdout=out, stderr=subprocess.STDOUT)
     if result.returncode != 0:
         tail = "\n".join(logfile.read_text().splitlines()[-10:])

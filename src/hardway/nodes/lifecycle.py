@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,11 @@ from hardway.nodes import cgroups, host, image
 from hardway.settings import HardwayError, Settings, UsageError
 
 MAX_NODES = 8
+# How a node lets its admin in: as root, or like a cloud VM, as this user with
+# passwordless sudo and root's SSH login off.
+LOGINS = ("root", "sudo")
+SUDO_USER = "debian"
+SUDO_UID = 1000
 READY_DEADLINE = 90.0
 STOP_DEADLINE = 15.0
 NSPAWN_RUN = Path("/run/systemd/nspawn")
@@ -45,6 +51,8 @@ class Node:
     cgroups: list[str] = field(default_factory=list)
     pid: int | None = None
     host_key: str = ""
+    system: str = image.DEFAULT_SYSTEM
+    user: str = "root"
 
     @property
     def running(self) -> bool:
@@ -122,12 +130,22 @@ class Lab:
                 "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
 
     def ssh(self, node: Node, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
-        return subprocess.run(["ssh", *self.ssh_args(), f"root@{node.address}", command],
+        """Run a command on the node as its login user (with sudo's rights when not root)."""
+        if node.user != "root":
+            command = f"sudo -n sh -c {shlex.quote(command)}"
+        return subprocess.run(["ssh", *self.ssh_args(), f"{node.user}@{node.address}", command],
                               capture_output=True, text=True, timeout=timeout)
 
     # --- up ------------------------------------------------------------------------------
 
-    def up(self, count: int | None) -> list[Node]:
+    def up(self, count: int | None, system: str = image.DEFAULT_SYSTEM,
+           login: str = "root") -> list[Node]:
+        """Boot `count` nodes (default: those that exist, or 1); nodes made now run `system`
+        and let their admin in by `login`, nodes that exist keep theirs."""
+        if system not in image.SYSTEMS:
+            raise UsageError(f"--os {system!r} is not one we build: use {' or '.join(image.SYSTEMS)}")
+        if login not in LOGINS:
+            raise UsageError(f"--login {login!r}: use {' or '.join(LOGINS)}")
         problems = host.blocking_problems(self.s)
         if problems:
             raise HardwayError("the host is not ready for lab nodes:\n" + "\n".join(
@@ -141,13 +159,13 @@ class Lab:
             if len(existing) > count:
                 raise UsageError(f"{len(existing)} nodes exist already; run `hardway nodes down` "
                                  f"first to start over with {count}")
-            base = image.base_image(self.s, self.log)
             self.ensure_key()
             host.bridge_up(self.s)
             names = [f"node{i}" for i in range(1, count + 1)]
             nodes = {n.name: n for n in existing}
             for index, name in enumerate(names, start=1):
-                node = nodes.get(name) or self.create(name, index, base)
+                node = nodes.get(name) or self.create(
+                    name, index, image.base_image(self.s, self.log, system), system, login)
                 nodes[name] = node
                 if not node.running:
                     self.start(node)
@@ -158,14 +176,15 @@ class Lab:
             self.write_inventory(result)
             return result
 
-    def create(self, name: str, index: int, base: Path) -> Node:
+    def create(self, name: str, index: int, base: Path, system: str, login: str) -> Node:
         directory = self.node_dir(name)
         upper = directory / "upper"
         address = self.s.node_address(index)
         node = Node(name=name, index=index, machine=self.machine_name(name),
-                    address=str(address), base=str(base))
+                    address=str(address), base=str(base), system=system,
+                    user="root" if login == "root" else SUDO_USER)
         self.save(node)  # first, so a crash from here on leaves something `down` can find
-        for sub in ("etc/ssh", "etc/hardway", "root/.ssh", "var/lib/containerd"):
+        for sub in ("etc/ssh", "etc/hardway", "var/lib/containerd"):
             (upper / sub).mkdir(parents=True, exist_ok=True)
         (directory / "containerd").mkdir(exist_ok=True)
         (upper / "etc/hostname").write_text(f"{name}\n")
@@ -177,13 +196,46 @@ class Lab:
         key = upper / "etc/ssh/ssh_host_ed25519_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
                         str(key)], check=True)
-        authorized = upper / "root/.ssh/authorized_keys"
-        authorized.write_text(Path(f"{self.key}.pub").read_text())
-        os.chmod(upper / "root/.ssh", 0o700)
-        os.chmod(authorized, 0o600)
+        if login == "root":
+            self.authorize(upper / "root", 0, 0)
+        else:
+            self.add_sudo_user(base, upper)
         node.host_key = " ".join(Path(f"{key}.pub").read_text().split()[:2])
         self.save(node)
         return node
+
+    def authorize(self, home: Path, uid: int, gid: int) -> None:
+        """Our key in home/.ssh/authorized_keys, owned by the login and private to it."""
+        ssh = home / ".ssh"
+        ssh.mkdir(parents=True, exist_ok=True)
+        authorized = ssh / "authorized_keys"
+        authorized.write_text(Path(f"{self.key}.pub").read_text())
+        for path, mode in ((home, 0o755 if uid else 0o700), (ssh, 0o700), (authorized, 0o600)):
+            os.chown(path, uid, gid)
+            os.chmod(path, mode)
+
+    def add_sudo_user(self, base: Path, upper: Path) -> None:
+        """Make the node's login a cloud image's: SUDO_USER with passwordless sudo, root's
+        SSH login refused. Written into the node's own layer, the base image stays shared."""
+        uid = SUDO_UID
+        entries = {"passwd": f"{SUDO_USER}:x:{uid}:{uid}:{SUDO_USER}:/home/{SUDO_USER}:/bin/bash",
+                   "shadow": f"{SUDO_USER}:*:20000:0:99999:7:::",
+                   "group": f"{SUDO_USER}:x:{uid}:", "gshadow": f"{SUDO_USER}:!::"}
+        for name, entry in entries.items():
+            lines = (base / "etc" / name).read_text().splitlines()
+            lines = [f"{line}{',' if not line.endswith(':') else ''}{SUDO_USER}"
+                     if line.startswith("sudo:") else line for line in lines]
+            target = upper / "etc" / name
+            target.write_text("\n".join([*lines, entry]) + "\n")
+            shutil.copymode(base / "etc" / name, target)
+            os.chown(target, 0, (base / "etc" / name).stat().st_gid)
+        (upper / "etc/sudoers.d").mkdir(parents=True, exist_ok=True)
+        sudoers = upper / "etc/sudoers.d/90-hardway-login"
+        sudoers.write_text(f"{SUDO_USER} ALL=(ALL) NOPASSWD:ALL\n")
+        os.chmod(sudoers, 0o440)
+        (upper / "etc/ssh/sshd_config.d").mkdir(parents=True, exist_ok=True)
+        (upper / "etc/ssh/sshd_config.d/no-root-login.conf").write_text("PermitRootLogin no\n")
+        self.authorize(upper / "home" / SUDO_USER, uid, uid)
 
     def nspawn_command(self, node: Node) -> list[str]:
         directory = self.node_dir(node.name)
@@ -267,12 +319,11 @@ class Lab:
     def write_inventory(self, nodes: list[Node]) -> Path:
         inventory = self.s.inventory
         inventory.mkdir(parents=True, exist_ok=True)
-        hosts = {n.name: {"ansible_host": n.address,
+        hosts = {n.name: {"ansible_host": n.address, "ansible_user": n.user,
                           "lab_pod_cidr": f"10.240.{n.index}.0/24"} for n in nodes}
         data = {"all": {
             "children": {"lab_nodes": {"hosts": hosts}},
             "vars": {
-                "ansible_user": "root",
                 "ansible_ssh_private_key_file": str(self.key),
                 "ansible_ssh_common_args": " ".join(self.ssh_args()[2:]),
                 "ansible_python_interpreter": "/usr/bin/python3",
