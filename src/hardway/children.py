@@ -146,14 +146,18 @@ def run(command: list[str], *, what: str, fix: str = "", check: bool = True,
     return result
 
 
-def run_json(command: list[str], *, what: str, fix: str = "", **options: Any) -> Any:
-    """The JSON a command prints on stdout; output that is not JSON is a ChildError too."""
-    result = run(command, what=what, fix=fix, **options)
+def json_output(result: subprocess.CompletedProcess[str], *, what: str, fix: str = "") -> Any:
+    """The JSON a child printed on stdout; output that is not JSON is a ChildError too."""
     try:
         return json.loads(result.stdout)
     except json.JSONDecodeError as exc:
-        raise _error(what, Path(command[0]).name, f"printed no JSON ({exc.msg})",
+        raise _error(what, Path(result.args[0]).name, f"printed no JSON ({exc.msg})",
                      last_line(result.stdout or result.stderr), fix) from None
+
+
+def run_json(command: list[str], *, what: str, fix: str = "", **options: Any) -> Any:
+    """run, then the JSON the command printed."""
+    return json_output(run(command, what=what, fix=fix, **options), what=what, fix=fix)
 
 
 def start(command: list[str], *, what: str, log: Path, cwd: Path | None = None,
