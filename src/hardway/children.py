@@ -29,7 +29,7 @@ PACKAGES = {
     "ssh": "openssh-client", "ssh-keygen": "openssh-client", "ip": "iproute2",
     "systemctl": "systemd", "systemd-run": "systemd", "systemd-nspawn": "systemd-container",
     "debootstrap": "debootstrap", "gcc": "gcc libc6-dev", "ldd": "libc-bin",
-    "go": "Go 1.26 or newer (golang)", "busybox": "busybox-static",
+    "go": "Go 1.26 or newer (or fill the mirror with `hardway mirror sync`)", "busybox": "busybox-static",
 }
 # Installed with hardway itself, beside its Python.
 PYTHON_TOOLS = ("ansible", "ansible-playbook", "ansible-inventory", "pytest")
