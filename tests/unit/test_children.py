@@ -1,12 +1,18 @@
 """One way to run a child: every way a child can go wrong is one line with its fix."""
 
+import os
 import sys
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from hardway import children
 from hardway.children import ChildError
-from hardway.settings import HardwayError
+from hardway.cli import main
+from hardway.nodes import cgroups
+from hardway.nodes.lifecycle import Lab, Node
+from hardway.settings import HardwayError, Settings
 
 PY = sys.executable
 
@@ -82,3 +88,45 @@ def test_output_that_is_not_json_is_one_line():
                           fix="run it by hand")
     assert "printed no JSON" in one_line(error) and "oops; run it by hand" in str(error.value)
     assert children.run_json([PY, "-c", "print('[1, 2]')"], what="listing") == [1, 2]
+
+
+# --- end to end: the CLI prints a failing child as one line and exits 1 ------------------
+
+
+def fake_program(folder: Path, name: str, body: str) -> None:
+    folder.mkdir(exist_ok=True)
+    script = folder / name
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+
+
+def test_nodes_restart_prints_a_failing_systemd_run_as_one_line(tmp_path, monkeypatch):
+    state = tmp_path / "state"
+    Lab(Settings.from_env({"HARDWAY_STATE": str(state), "HARDWAY_BRIDGE": "hwt9"}), print).save(
+        Node(name="node1", index=1, machine="hwt9-node1", address="10.77.0.11", base="/base"))
+    fake_program(tmp_path / "bin", "systemd-run",
+                 "echo 'Failed to start transient service unit: Unit hardway-hwt9-node1.service "
+                 "already exists.' >&2; exit 1")
+    monkeypatch.setattr(cgroups, "systemd_is_pid1", lambda: True)
+    result = CliRunner().invoke(main, ["nodes", "restart", "node1"], env={
+        "HARDWAY_STATE": str(state), "HARDWAY_BRIDGE": "hwt9",
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"})
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.exception is not None  # SystemExit
+    console = state / "nodes/node1/console.log"
+    progress, error = result.stderr.splitlines()
+    assert progress == "node1: booting 10.77.0.11 (hwt9-node1)"
+    assert error == (
+        "error: booting node1 failed: systemd-run exited 1: Failed to start transient service "
+        f"unit: Unit hardway-hwt9-node1.service already exists.; its console log is {console}")
+
+
+def test_doctor_on_a_host_without_iproute2_names_the_package(tmp_path):
+    fake_program(tmp_path / "bin", "true", "exit 0")  # a PATH with no ip on it
+    result = CliRunner().invoke(main, ["doctor"], env={
+        "PATH": str(tmp_path / "bin"), "HARDWAY_CACHE": str(tmp_path),
+        "HARDWAY_STATE": str(tmp_path)})
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: `ip -j -d link show` failed: ip is not installed; "
+                                    "install iproute2")
