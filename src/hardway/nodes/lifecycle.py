@@ -93,7 +93,12 @@ class Lab:
     def load(self) -> list[Node]:
         nodes = []
         for path in sorted(self.nodes_dir.glob("*/node.json")):
-            nodes.append(Node(**json.loads(path.read_text())))
+            try:
+                nodes.append(Node(**json.loads(path.read_text())))
+            except (ValueError, TypeError) as exc:  # not JSON, or not a node's fields
+                raise HardwayError(
+                    f"{path} is damaged ({type(exc).__name__}: {exc}): stop that node's "
+                    f"systemd-nspawn if it runs, then delete {path.parent}") from None
         return sorted(nodes, key=lambda n: n.index)
 
     def save(self, node: Node) -> None:
