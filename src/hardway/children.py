@@ -125,7 +125,8 @@ def run(command: list[str], *, what: str, fix: str = "", check: bool = True,
     program = Path(command[0]).name
     try:
         result = subprocess.run(command, cwd=cwd, env=env, timeout=timeout, text=True,
-                                stdin=subprocess.DEVNULL if capture else None, stdout=output,
+                                errors="replace", stdin=subprocess.DEVNULL if capture else None,
+                                stdout=output,
                                 stderr=subprocess.STDOUT if log is not None else output,
                                 preexec_fn=die_with_parent if tied else None)
     except subprocess.TimeoutExpired as exc:

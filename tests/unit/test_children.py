@@ -44,6 +44,13 @@ def test_the_last_words_of_a_logged_command_come_from_its_log(tmp_path):
                                             "  undefined:   foo  "]
 
 
+def test_output_that_is_not_utf8_is_still_one_line():
+    script = "import sys; sys.stderr.buffer.write(b'bad byte \\xff\\n'); sys.exit(1)"
+    with pytest.raises(ChildError) as error:
+        children.run([PY, "-c", script], what="reading", fix="look")
+    assert one_line(error).endswith("exited 1: bad byte \ufffd; look")
+
+
 def test_a_timeout_is_one_line_with_the_fix():
     script = "import sys, time; print('waiting for the node', file=sys.stderr, flush=True); " \
              "time.sleep(30)"
