@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hardway.settings import HardwayError, Settings, UsageError
+from hardway.settings import HardwayError, Settings, UsageError, file_errors
 
 # One console for everything; rich honours NO_COLOR by itself.
 console = Console(highlight=False, soft_wrap=True)
@@ -33,7 +33,8 @@ def handled(func: Callable) -> Callable:
     @wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with file_errors():
+                return func(*args, **kwargs)
         except UsageError as exc:
             err.print(f"[red]error:[/red] {exc}")
             sys.exit(2)

@@ -11,16 +11,16 @@ import hashlib
 import json
 import re
 import shlex
-import subprocess
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
-from hardway.children import ansible_env, run_tied, tool
+from hardway.children import ansible_env, run, run_json, tool
 from hardway.settings import REPO, HardwayError, UsageError
 
 LABS = REPO / "labs"
@@ -91,8 +91,8 @@ def run_steps(inventory: Path, solve: list[Lab], stage: Lab | None, limit: str |
                "-e", json.dumps(extra)]
     if limit:
         command += ["--limit", limit]
-    if run_tied(command, REPO, ansible_env()) != 0:
-        raise HardwayError("the lab step failed on at least one node (see above)")
+    run(command, what="the lab step", capture=False, tied=True, cwd=REPO, env=ansible_env(),
+        fix="the output above names the node and task that failed")
 
 
 def start(lab: Lab, inventory: Path, limit: str | None = None) -> None:
@@ -174,19 +174,17 @@ def inventory_data(inventory: Path) -> dict:
     """`ansible-inventory --list` of an inventory, cached until one of its files changes:
     a check should not pay Ansible's start-up to learn the same addresses again."""
     cached = _cache_dir() / f"inventory-{_inventory_key(inventory)}.json"
-    if cached.exists():
+    with suppress(OSError, ValueError):  # absent or damaged: ask Ansible again
         return json.loads(cached.read_text())
-    result = subprocess.run([tool("ansible-inventory"), "-i", str(inventory), "--list"],
-                            cwd=REPO, env=ansible_env(), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise HardwayError(f"ansible-inventory cannot read {inventory}: "
-                           f"{(result.stderr.strip().splitlines() or ['no output'])[-1]}")
+    data = run_json([tool("ansible-inventory"), "-i", str(inventory), "--list"],
+                    what=f"reading the inventory {inventory}", cwd=REPO, env=ansible_env(),
+                    fix="fix the file ansible-inventory names")
     for old in cached.parent.glob("inventory-*.json"):
         old.unlink(missing_ok=True)
     tmp = cached.with_suffix(".tmp")
-    tmp.write_text(result.stdout)
+    tmp.write_text(json.dumps(data))
     tmp.replace(cached)
-    return json.loads(result.stdout)
+    return data
 
 
 def _members(data: dict, group: str) -> list[str]:
@@ -288,7 +286,7 @@ def _check_once(lab: Lab, nodes: list[Target], all_nodes: list[Target]) -> list[
                    "-o", "junit_family=xunit2", f"--rootdir={LABS}"]
         env = dict(ansible_env(), HARDWAY_CHECK_VARS=str(variables), HARDWAY_CHECK_SSH=str(config),
                    PYTHONDONTWRITEBYTECODE="1")
-        result = subprocess.run(command, cwd=LABS, env=env, capture_output=True, text=True)
+        result = run(command, what=f"the check for lab {lab.id}", check=False, cwd=LABS, env=env)
         if not report.exists():
             raise HardwayError(f"the check for lab {lab.id} could not run: "
                                f"{(result.stdout + result.stderr).strip()[-600:]}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from hardway.children import ansible_env, run_tied, tool
+from hardway.children import ansible_env, run, tool
 from hardway.mirror import artifacts, build, images, serve
 from hardway.mirror.store import Mirror
 from hardway.nodes import image
@@ -47,10 +47,12 @@ def write_mirror_vars(settings: Settings, mirror: Mirror) -> Path:
     return path
 
 
-def run_playbook(settings: Settings, playbook: str, *extra: str) -> int:
+def run_playbook(settings: Settings, playbook: str) -> None:
     command = [tool("ansible-playbook"), "-i", str(settings.inventory / "hosts.yml"),
-               str(REPO / playbook), *extra]
-    return run_tied(command, REPO, ansible_env())
+               str(REPO / playbook)]
+    run(command, what=f"provisioning with {playbook}", capture=False, tied=True, cwd=REPO,
+        env=ansible_env(), fix="fix the cause shown above and run `hardway up` again: it picks "
+        "up where it stopped")
 
 
 @dataclass
@@ -93,7 +95,5 @@ def up(settings: Settings, count: int | None, log: Log, site: bool = True,
     if not site:
         return []
     log("provisioning with site.yml")
-    if run_playbook(settings, "site.yml") != 0:
-        raise HardwayError("site.yml failed (see above); fix the cause and run `hardway up` "
-                           "again: it picks up where it stopped")
+    run_playbook(settings, "site.yml")
     return [health(lab, node) for node in nodes]

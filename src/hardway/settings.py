@@ -7,8 +7,11 @@ the state directory. Neither is inside the repository.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +26,30 @@ class UsageError(Exception):
 
 class HardwayError(Exception):
     """Something failed that the user can act on: the message says how. Exit code 1."""
+
+
+_FILE_FIXES = {
+    errno.EACCES: "run hardway as root (sudo), or point HARDWAY_CACHE / HARDWAY_STATE at "
+                  "folders you can write",
+    errno.EROFS: "point HARDWAY_CACHE / HARDWAY_STATE at a writable disk",
+    errno.ENOSPC: "free some space there, or point HARDWAY_CACHE / HARDWAY_STATE at a larger disk",
+    errno.ENOTDIR: "part of that path is a file: correct the path",
+}
+_FILE_FIXES[errno.EPERM] = _FILE_FIXES[errno.EACCES]
+_FILE_FIXES[errno.EDQUOT] = _FILE_FIXES[errno.ENOSPC]
+
+
+@contextmanager
+def file_errors() -> Iterator[None]:
+    """A file hardway cannot read or write (permissions, space, a read-only disk) is for
+    the user to fix, not a bug: one line naming the path and what to do."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        fix = _FILE_FIXES.get(exc.errno or 0, "check the path and its permissions")
+        raise HardwayError(f"{exc.filename}: {exc.strerror}; {fix}") from None
 
 
 @dataclass(frozen=True)

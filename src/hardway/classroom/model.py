@@ -56,9 +56,14 @@ class Classroom:
         return self.folder / "hosts.yml"
 
     def machines(self) -> list[Machine]:
-        data = yaml.safe_load(self.inventory.read_text()) or {}
-        hosts = data.get("all", {}).get("children", {}).get("lab_nodes", {}).get("hosts") or {}
-        if not hosts:
+        try:
+            data = yaml.safe_load(self.inventory.read_text()) or {}
+            hosts = data.get("all", {}).get("children", {}).get("lab_nodes", {}).get("hosts") or {}
+        except (yaml.YAMLError, AttributeError) as exc:
+            raise HardwayError(f"{self.inventory} is not an inventory hardway wrote "
+                               f"({type(exc).__name__}): fix it, or re-run `hardway class init "
+                               "--force`") from None
+        if not isinstance(hosts, dict) or not hosts:
             raise HardwayError(f"{self.inventory} has no machines in group lab_nodes: "
                                "re-run `hardway class init --force`")
         return [Machine(name=name, student=str((v or {}).get("lab_student", name)),
@@ -73,7 +78,13 @@ class Classroom:
 
     def load(self, what: str) -> dict:
         path = self.state / f"{what}.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        if not path.exists():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except ValueError as exc:
+            raise HardwayError(f"{path} is damaged ({exc}): delete it to start this record "
+                               "over") from None
 
     def save(self, what: str, data: dict) -> None:
         self.state.mkdir(parents=True, exist_ok=True)

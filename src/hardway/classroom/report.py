@@ -10,7 +10,6 @@ later lab was started before this one passed); not reached; unreachable.
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hardway import labs
-from hardway.children import ansible_env, tool
+from hardway.children import ansible_env, last_line, run, tool
 from hardway.classroom.model import Classroom, Machine, one_line
 from hardway.settings import REPO, HardwayError
 
@@ -76,8 +75,9 @@ def where(classroom: Classroom, machines: list[Machine]) -> dict[str, tuple[str 
                    "-i", str(classroom.inventory), "--forks", str(min(50, len(machines))),
                    "-m", "ansible.builtin.shell",
                    "-a", f"cat {MARKER} 2>/dev/null || true"]
-        result = subprocess.run(command, cwd=REPO, env=ansible_env(events), capture_output=True,
-                                text=True)
+        # Unreachable machines make ansible exit non-zero: the events say which they are.
+        result = run(command, what=f"asking the machines of {classroom.name} for their lab",
+                     check=False, cwd=REPO, env=ansible_env(events))
         lines = events.read_text().splitlines() if events.exists() else []
     found: dict[str, tuple[str | None, str]] = {}
     for line in lines:
@@ -90,8 +90,10 @@ def where(classroom: Classroom, machines: list[Machine]) -> dict[str, tuple[str 
         else:
             found[event["host"]] = (None, one_line(event["msg"]) or event["status"])
     if not found:
-        raise HardwayError(f"could not ask the machines of {classroom.name} anything:\n"
-                           f"{(result.stdout + result.stderr)[-1500:]}")
+        said = last_line(result.stderr) or last_line(result.stdout) or "no output"
+        raise HardwayError(f"could not ask the machines of {classroom.name} anything "
+                           f"(ansible exited {result.returncode}: {said}); `ansible lab_nodes -i "
+                           f"{classroom.inventory} -m ping` shows why")
     return found
 
 

@@ -8,14 +8,13 @@ the hardway_progress callback (callback_plugins/), one JSON event per line.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hardway.children import ansible_env, die_with_parent, tool
+from hardway.children import ansible_env, last_line, start, tool
 from hardway.classroom.model import Classroom, one_line
 from hardway.settings import REPO, HardwayError, Settings, UsageError
 
@@ -142,25 +141,23 @@ def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int 
     if retry_failed:
         command += ["--limit", ",".join(names)]
     log(f"provisioning {len(names)} machine(s) with {forks} forks; Ansible's output: {output}")
+    process = start(command, what="provisioning the class", log=output, tied=True, cwd=REPO,
+                    env=dict(ansible_env(events), ANSIBLE_NOCOLOR="1"))
     progress = Progress(names)
     stop = threading.Event()
     reader = threading.Thread(target=_tail, args=(events, progress, stop), daemon=True)
     reader.start()
-    with output.open("w") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=dict(ansible_env(events), ANSIBLE_NOCOLOR="1"),
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   preexec_fn=die_with_parent)
-        while process.poll() is None:
-            show(progress)
-            time.sleep(0.5)
+    while process.poll() is None:
+        show(progress)
+        time.sleep(0.5)
     stop.set()
     reader.join()
     progress.finished = True
     show(progress)
     if progress.stats is None:
-        tail = output.read_text()[-1500:]
-        raise HardwayError(f"ansible-playbook stopped before any machine finished "
-                           f"(exit {process.returncode}):\n{tail}")
+        said = last_line(output.read_text(errors="replace")) or "no output"
+        raise HardwayError(f"ansible-playbook stopped before any machine finished (exit "
+                           f"{process.returncode}: {said}); its output is in {output}")
     merged = {n: v for n, v in previous.items() if n in students}
     merged.update({r.machine: asdict(r) for r in progress.results(students)})
     classroom.save("up", merged)

@@ -13,12 +13,12 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from hardway.children import run, run_json
 from hardway.mirror import artifacts
 from hardway.mirror.store import Mirror
 from hardway.settings import HardwayError, Settings
@@ -100,14 +100,9 @@ Log = Callable[[str], None]
 
 
 def go_version() -> str:
-    try:
-        out = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=True)
-    except (FileNotFoundError, subprocess.CalledProcessError):
-        raise HardwayError(
-            "`go` is not available: install Go 1.26 or newer (it builds the mirror from the "
-            "Go module proxy), or use `hardway mirror sync` on a connected machine"
-        ) from None
-    return out.stdout.strip()
+    return run(["go", "env", "GOVERSION"], what="asking Go for its version",
+               fix="install Go 1.26 or newer, or use `hardway mirror sync` on a connected "
+               "machine").stdout.strip()
 
 
 def cache_key(component: str, version: str, arch: str, go: str) -> str:
@@ -127,14 +122,8 @@ def _run(cmd: list[str], cwd: Path | None, env: dict[str, str], log: Log, logfil
     log(f"  $ {' '.join(cmd)}")
     with logfile.open("a") as out:
         out.write(f"$ {' '.join(cmd)}\n")
-        out.flush()
-        result = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        tail = logfile.read_text().splitlines()[-15:]
-        raise HardwayError(
-            f"`{' '.join(cmd[:3])} ...` failed (exit {result.returncode}); last lines of "
-            f"{logfile}:\n" + "\n".join(tail)
-        )
+    run(cmd, what=f"building {logfile.stem}", fix=f"the whole log is {logfile}", log=logfile,
+        cwd=cwd, env=env)
 
 
 def _build_step(step: dict, version: str, arch: str, out: Path, work: Path, log: Log,
@@ -159,14 +148,12 @@ def _build_kubelet(version: str, flags: list[str], env: dict[str, str], out: Pat
     staging = "0." + version.split(".", 1)[1]
     mod = work / "kubelet-wrapper"
     mod.mkdir(parents=True, exist_ok=True)
-    listing = subprocess.run(["go", "list", "-m", "-json", f"{KUBERNETES}@v{version}"], env=env,
-                             capture_output=True, text=True, cwd=mod)
-    if listing.returncode != 0:
-        raise HardwayError(f"the Go module proxy has no {KUBERNETES}@v{version}: "
-                           f"{listing.stderr.strip()}")
-    info = json.loads(listing.stdout)
-    upstream = json.loads(subprocess.run(["go", "mod", "edit", "-json", info["GoMod"]], env=env,
-                                         capture_output=True, text=True, check=True).stdout)
+    info = run_json(["go", "list", "-m", "-json", f"{KUBERNETES}@v{version}"],
+                    what=f"finding {KUBERNETES}@v{version} on the Go module proxy", env=env,
+                    cwd=mod, fix="check the version and that GOPROXY answers")
+    upstream = run_json(["go", "mod", "edit", "-json", info["GoMod"]], env=env,
+                        what=f"reading the go.mod of {KUBERNETES}@v{version}",
+                        fix=f"remove {info['GoMod']} so Go fetches it again")
     lines = ["module local/kubelet-wrapper", "", f"go {upstream['Go']}", ""]
     # Keep upstream's runtime GODEBUG defaults: its own godebug lines are ignored in a dependency.
     lines += [f"godebug {d['Key']}={d['Value']}" for d in upstream.get("Godebug") or []]

@@ -8,8 +8,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from hardway.children import run
 from hardway.mirror import artifacts
 from hardway.mirror.store import Mirror
 from hardway.settings import REPO, HardwayError, Settings
@@ -115,7 +114,7 @@ class Rootfs:
 
 
 def _shared_libraries(binary: str) -> list[str]:
-    out = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    out = run(["ldd", binary], what=f"listing the libraries of {binary}", check=False)
     if "not a dynamic executable" in out.stdout + out.stderr:
         return []
     libs = re.findall(r"(?:=>\s*)?(/\S+)\s+\(0x", out.stdout)
@@ -129,11 +128,9 @@ def _need(path: str, package: str) -> None:
 
 
 def pause_rootfs(work: Path) -> Rootfs:
-    if shutil.which("gcc") is None:
-        raise HardwayError("gcc is missing: apt-get install gcc libc6-dev (builds the pause image)")
     binary = work / "pause"
-    subprocess.run(["gcc", "-static", "-Os", "-s", "-o", str(binary), str(DATA / "pause.c")],
-                   check=True)
+    run(["gcc", "-static", "-Os", "-s", "-o", str(binary), str(DATA / "pause.c")],
+        what="compiling the pause image's program", fix="apt-get install gcc libc6-dev")
     rootfs = Rootfs()
     rootfs.file("pause", binary.read_bytes(), 0o755)
     return rootfs
@@ -141,13 +138,13 @@ def pause_rootfs(work: Path) -> Rootfs:
 
 def busybox_rootfs() -> Rootfs:
     _need("/bin/busybox", "busybox-static")
-    kind = subprocess.run(["ldd", "/bin/busybox"], capture_output=True, text=True)
+    kind = run(["ldd", "/bin/busybox"], what="checking /bin/busybox", check=False)
     if "not a dynamic executable" not in kind.stdout + kind.stderr:
         raise HardwayError("/bin/busybox is dynamically linked: apt-get install busybox-static")
     rootfs = Rootfs()
     rootfs.file("bin/busybox", Path("/bin/busybox").read_bytes(), 0o755)
-    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True,
-                             check=True).stdout.split()
+    applets = run(["/bin/busybox", "--list"], what="listing busybox's applets",
+                  fix="apt-get install --reinstall busybox-static").stdout.split()
     for applet in applets:
         if applet != "busybox":
             rootfs.symlink(f"bin/{applet}", "busybox")  # relative: absolute links break /bin/sh

@@ -6,13 +6,13 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from hardway.children import start
 from hardway.settings import HardwayError, Settings
 
 
@@ -56,12 +56,11 @@ def start_background(settings: Settings) -> str:
     url = settings.mirror_url
     if running(settings) is None:
         settings.state.mkdir(parents=True, exist_ok=True)
-        log = (settings.state / "mirror-serve.log").open("ab")
-        process = subprocess.Popen(
+        process = start(
             [sys.executable, "-m", "hardway.mirror.serve", str(settings.mirror),
              str(settings.host_address), str(settings.mirror_port)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            what="starting the mirror server", log=settings.state / "mirror-serve.log",
+            session=True)
         pidfile(settings).write_text(f"{process.pid}\n")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -7,13 +7,12 @@ refuses with the same messages. Nothing here changes a host setting except the b
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from hardway.children import json_output, run
 from hardway.nodes import cgroups
 from hardway.settings import Settings
 
@@ -31,8 +30,12 @@ class Finding:
 
 
 def ip_json(*args: str) -> list[dict]:
-    out = subprocess.run(["ip", "-j", *args], capture_output=True, text=True)
-    return json.loads(out.stdout or "[]") if out.returncode == 0 else []
+    what = f"`ip -j {' '.join(args)}`"
+    result = run(["ip", "-j", *args], what=what, check=False)
+    # What is not there (a link by name) is an error to ip, and an empty answer to us.
+    if result.returncode != 0 or not result.stdout.strip():
+        return []
+    return json_output(result, what=what, fix="install a newer iproute2 (one that knows -j)")
 
 
 def has_capability(bit: int, status: str | None = None) -> bool:
@@ -119,7 +122,8 @@ def blocking_problems(settings: Settings) -> list[Finding]:
 
 def bridge_up(settings: Settings) -> None:
     def ip(*args: str) -> None:
-        subprocess.run(["ip", *args], check=True, capture_output=True)
+        run(["ip", *args], what=f"setting up the lab bridge {settings.bridge}",
+            fix="`hardway doctor` shows what the host lacks")
 
     if not ip_json("link", "show", "dev", settings.bridge):
         ip("link", "add", settings.bridge, "type", "bridge")
@@ -130,4 +134,5 @@ def bridge_up(settings: Settings) -> None:
 
 def bridge_down(settings: Settings) -> None:
     if ip_json("link", "show", "dev", settings.bridge):
-        subprocess.run(["ip", "link", "delete", settings.bridge], check=True, capture_output=True)
+        run(["ip", "link", "delete", settings.bridge], what=f"removing the lab bridge {settings.bridge}",
+            fix=f"remove it by hand: ip link delete {settings.bridge}")

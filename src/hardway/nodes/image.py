@@ -10,10 +10,10 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from hardway.children import ChildError, run
 from hardway.settings import HardwayError, Settings
 
 # The systems a node can run, by the name users give them, and their Debian suite.
@@ -84,21 +84,19 @@ def base_image(settings: Settings, log: Log, system: str = DEFAULT_SYSTEM) -> Pa
     root = settings.cache / "images" / f"debian-{suite}-{key}"
     if (root / ".complete").exists():
         return root / "rootfs"
-    if shutil.which("debootstrap") is None:
-        raise HardwayError("debootstrap is missing: apt-get install debootstrap")
     tmp = root.with_name(root.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     log(f"building the node base image ({system}, once; ~2 min) into {root}")
     logfile = root.with_name(root.name + ".log")
-    with logfile.open("w") as out:
-        result = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite,
-             str(tmp / "rootfs"), debian_mirror()], stdout=out, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        tail = "\n".join(logfile.read_text().splitlines()[-10:])
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise HardwayError(f"debootstrap failed (exit {result.returncode}); see {logfile}:\n{tail}")
+    logfile.unlink(missing_ok=True)
+    try:
+        run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite,
+             str(tmp / "rootfs"), debian_mirror()], what="building the node base image",
+            log=logfile, fix=f"see {logfile}; HARDWAY_DEBIAN_MIRROR chooses another mirror")
+    except ChildError:
+        shutil.rmtree(tmp, ignore_errors=True)  # a half-made root of some hundred MB
+        raise
     customise(tmp / "rootfs")
     (tmp / ".complete").write_text(key + "\n")
     shutil.rmtree(root, ignore_errors=True)

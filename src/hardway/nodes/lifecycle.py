@@ -16,15 +16,17 @@ import secrets
 import shlex
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import yaml
 
+from hardway.children import last_line, run
+from hardway.children import start as start_child
 from hardway.nodes import cgroups, host, image
 from hardway.settings import HardwayError, Settings, UsageError
 
@@ -99,7 +101,12 @@ class Lab:
     def load(self) -> list[Node]:
         nodes = []
         for path in sorted(self.nodes_dir.glob("*/node.json")):
-            nodes.append(Node(**json.loads(path.read_text())))
+            try:
+                nodes.append(Node(**json.loads(path.read_text())))
+            except (ValueError, TypeError) as exc:  # not JSON, or not a node's fields
+                raise HardwayError(
+                    f"{path} is damaged ({type(exc).__name__}: {exc}): stop that node's "
+                    f"systemd-nspawn if it runs, then delete {path.parent}") from None
         return sorted(nodes, key=lambda n: n.index)
 
     def save(self, node: Node) -> None:
@@ -119,8 +126,9 @@ class Lab:
     def ensure_key(self) -> None:
         if not self.key.exists():
             self.ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hardway-lab",
-                            "-f", str(self.key)], check=True)
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hardway-lab", "-f",
+                 str(self.key)], what="making the lab's SSH key",
+                fix=f"check that {self.ssh_dir} is writable")
 
     def ssh_args(self) -> list[str]:
         return ["-i", str(self.key), "-o", f"UserKnownHostsFile={self.ssh_dir / 'known_hosts'}",
@@ -129,12 +137,14 @@ class Lab:
                 # A node removed under a running play must fail it, not hang it.
                 "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
 
-    def ssh(self, node: Node, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
-        """Run a command on the node as its login user (with sudo's rights when not root)."""
+    def ssh(self, node: Node, command: str, timeout: float = 30) -> CompletedProcess[str]:
+        """The command's result on the node, run as its login user (with sudo's rights when
+        not root); one that does not answer in time is a failed result too (the caller
+        decides whether to ask again)."""
         if node.user != "root":
             command = f"sudo -n sh -c {shlex.quote(command)}"
-        return subprocess.run(["ssh", *self.ssh_args(), f"{node.user}@{node.address}", command],
-                              capture_output=True, text=True, timeout=timeout)
+        return run(["ssh", *self.ssh_args(), f"{node.user}@{node.address}", command],
+                   what=f"ssh to {node.name}", check=False, timeout=timeout)
 
     # --- up ------------------------------------------------------------------------------
 
@@ -194,8 +204,8 @@ class Lab:
         (upper / "etc/hardway/node.env").write_text(
             f"NODE_ADDRESS={address}/{self.s.subnet.prefixlen}\nNODE_NAME={name}\n")
         key = upper / "etc/ssh/ssh_host_ed25519_key"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
-                        str(key)], check=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
+            what=f"making {name}'s host key", fix=f"check that {upper} is writable")
         if login == "root":
             self.authorize(upper / "root", 0, 0)
         else:
@@ -266,23 +276,21 @@ class Lab:
         self.cleanup_processes(node)
         command = self.nspawn_command(node)
         self.log(f"{node.name}: booting {node.address} ({node.machine})")
-        # The node's console goes to its log; our handle closes once the child has it.
-        with (self.node_dir(node.name) / "console.log").open("ab") as console:
-            if command[0] == "systemd-run":
-                subprocess.run(command, check=True, stdout=console, stderr=subprocess.STDOUT)
-                out = subprocess.run(["systemctl", "show", "-P", "MainPID",
-                                      f"hardway-{node.machine}.service"],
-                                     capture_output=True, text=True)
-                node.pid = int(out.stdout.strip() or 0) or None
-            else:
-                node.cgroups = cgroups.create(f"hardway-{node.machine}", self.s.node_memory,
-                                              self.s.node_pids)
-                self.save(node)  # before the start, so `down` finds the cgroups after a crash
-                dirs = node.cgroups
-                process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=console,
-                                           stderr=subprocess.STDOUT, start_new_session=True,
-                                           preexec_fn=lambda: cgroups.join(dirs))
-                node.pid = process.pid
+        console = self.node_dir(node.name) / "console.log"
+        what, fix = f"booting {node.name}", f"its console log is {console}"
+        if command[0] == "systemd-run":
+            run(command, what=what, fix=fix, log=console)
+            unit = f"hardway-{node.machine}.service"
+            out = run(["systemctl", "show", "-P", "MainPID", unit], what=f"finding {unit}",
+                      fix=fix)
+            node.pid = int(out.stdout.strip() or 0) or None
+        else:
+            node.cgroups = cgroups.create(f"hardway-{node.machine}", self.s.node_memory,
+                                          self.s.node_pids)
+            self.save(node)  # before the start, so `down` finds the cgroups after a crash
+            dirs = node.cgroups
+            node.pid = start_child(command, what=what, log=console, session=True,
+                                   preexec=lambda: cgroups.join(dirs)).pid
         self.save(node)
 
     def wait_ready(self, node: Node) -> None:
@@ -293,17 +301,14 @@ class Lab:
             if not node.running:
                 tail = self._console_tail(node)
                 raise HardwayError(f"{node.name} stopped while booting; its console said:\n{tail}")
-            try:
-                result = self.ssh(node, "systemctl is-system-running", timeout=10)
-            except subprocess.TimeoutExpired:
-                continue
+            result = self.ssh(node, "systemctl is-system-running", timeout=10)
             state = result.stdout.strip()
             if state == "running":
                 return
             if state == "degraded":
                 failed = self.ssh(node, "systemctl --failed --no-legend --plain").stdout
                 raise HardwayError(f"{node.name} booted with failed units:\n{failed}")
-            seen = state or result.stderr.strip() or seen
+            seen = state or last_line(result.stderr) or seen
             time.sleep(0.3)
         raise HardwayError(f"{node.name} was not running after {READY_DEADLINE:.0f} s (last seen: "
                            f"{seen}); console: {self.node_dir(node.name) / 'console.log'}")
@@ -345,8 +350,9 @@ class Lab:
         if node.running:
             self.log(f"{node.name}: stopping")
             if cgroups.systemd_is_pid1() and not node.cgroups:
-                subprocess.run(["systemctl", "stop", f"hardway-{node.machine}.service"],
-                               capture_output=True)
+                # Whatever systemctl says, the wait and the cleanup below make sure.
+                run(["systemctl", "stop", f"hardway-{node.machine}.service"],
+                    what=f"stopping {node.name}", check=False)
             else:
                 # nspawn turns SIGTERM into an orderly shutdown of the node's systemd.
                 os.kill(node.pid, signal.SIGTERM)
@@ -370,7 +376,7 @@ class Lab:
         # The veth normally goes with the node's network namespace; remove it if it did not.
         veth = f"vb-{node.machine}"
         if host.ip_json("link", "show", "dev", veth):
-            subprocess.run(["ip", "link", "delete", veth], capture_output=True)
+            run(["ip", "link", "delete", veth], what=f"removing {veth}", check=False)
         propagate = NSPAWN_RUN / "propagate" / node.machine
         shutil.rmtree(propagate, ignore_errors=True)
 
