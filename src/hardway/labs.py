@@ -175,7 +175,7 @@ def inventory_data(inventory: Path) -> dict:
     a check should not pay Ansible's start-up to learn the same addresses again."""
     cached = _cache_dir() / f"inventory-{_inventory_key(inventory)}.json"
     if cached.exists():
-        return json.loads(cached.read_text())
+        return json.loads(cached.read_text(), object_hook=_plain)
     result = subprocess.run([tool("ansible-inventory"), "-i", str(inventory), "--list"],
                             cwd=REPO, env=ansible_env(), capture_output=True, text=True)
     if result.returncode != 0:
@@ -186,7 +186,12 @@ def inventory_data(inventory: Path) -> dict:
     tmp = cached.with_suffix(".tmp")
     tmp.write_text(result.stdout)
     tmp.replace(cached)
-    return json.loads(result.stdout)
+    return json.loads(result.stdout, object_hook=_plain)
+
+
+def _plain(value: dict):
+    """ansible-inventory writes a !unsafe string as {"__ansible_unsafe": text}: the text."""
+    return value["__ansible_unsafe"] if value.keys() == {"__ansible_unsafe"} else value
 
 
 def _members(data: dict, group: str) -> list[str]:

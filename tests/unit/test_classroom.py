@@ -4,13 +4,15 @@ The real-node run (class up, report, the page in Chromium) is tests/integration/
 from __future__ import annotations
 
 import ipaddress
+import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
+from hardway import labs
+from hardway.children import ansible_env, tool
 from hardway.classroom import page, roster
-from hardway.classroom.model import one_line
+from hardway.classroom.model import load_yaml, one_line
 from hardway.classroom.report import Cell, Report, StudentRow
 from hardway.classroom.up import Progress
 from hardway.labs import Lab
@@ -42,7 +44,7 @@ def test_a_roster_becomes_an_inventory_with_pod_networks_and_lab_08_pairs(tmp_pa
                            "bob,192.0.2.13,,student,2222,\n"
                            "cy,lab-cy.example.org,,,,\n"
                            "dee,192.0.2.15,,,,\n")
-    data = yaml.safe_load(hosts.read_text())["all"]
+    data = load_yaml(hosts.read_text())["all"]
     machines = data["children"]["lab_nodes"]["hosts"]
     assert list(machines) == ["ada-1", "ada-2", "bob-1", "cy-1", "dee-1"]
     assert machines["ada-1"]["lab_peers"] == ["ada-2"] and machines["ada-2"]["lab_peers"] == ["ada-1"]
@@ -56,10 +58,51 @@ def test_a_roster_becomes_an_inventory_with_pod_networks_and_lab_08_pairs(tmp_pa
     assert all(n.prefixlen == 24 and n.subnet_of(ipaddress.IPv4Network("10.200.0.0/16")) for n in nets)
     assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
     assert data["children"]["student_ada"]["hosts"] == {"ada-1": None, "ada-2": None}
-    class_vars = yaml.safe_load((hosts.parent / "group_vars/all.yml").read_text())
+    class_vars = load_yaml((hosts.parent / "group_vars/all.yml").read_text())
     assert class_vars["download_push"] is True and class_vars["lab_class"] == "k8s-101"
     assert f"UserKnownHostsFile={hosts.parent / 'known_hosts'}" in class_vars["ansible_ssh_common_args"]
     assert (hosts.parent / "roster.csv").exists()
+
+
+def ansible(inventory: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("ansible"), "-i", str(inventory), "all", *args], cwd=cwd,
+                          env=ansible_env(), capture_output=True, text=True, timeout=120)
+
+
+def test_ansible_templates_nothing_that_came_from_a_roster(tmp_path, monkeypatch):
+    """Even a value that got past the roster's checks reaches Ansible as text: a real
+    `ansible -m ping` (to a closed port) runs none of the lookups below."""
+    def pwn(what: str) -> str:
+        return f"{{{{ lookup('pipe', 'touch {tmp_path}/pwned-{what}; echo root') }}}}"
+
+    machine = roster.Machine(name="ada-1", student=pwn("student"), address="127.0.0.1",
+                             user=pwn("user"), port=1, key=pwn("key"), row=2,
+                             pod_cidr=pwn("pod"), peers=[pwn("peer")])
+    hosts, class_vars = roster.inventory([roster.Student("ada", [machine])], "k8s",
+                                         tmp_path / "k8s", {})
+    inventory = roster.write(tmp_path / "k8s", hosts, class_vars, "", force=False)
+    result = ansible(inventory, tmp_path, "-m", "ansible.builtin.ping",
+                     "-e", "ansible_ssh_extra_args='-o ConnectTimeout=5'")
+    assert "UNREACHABLE" in result.stdout, result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("pwned")) == []
+
+
+def test_a_roster_reaches_ansible_and_the_lab_checks_unchanged(tmp_path, monkeypatch):
+    key = tmp_path / "keys" / "ada key"
+    key.parent.mkdir()
+    key.write_text("key")
+    hosts, _ = init(tmp_path, monkeypatch, HEADER + f"ada,127.0.0.1,,student_1,2202,{key}\n"
+                    "bob,localhost,,,,\n")
+    result = ansible(hosts, tmp_path, "--limit", "ada-1", "-c", "local", "-m", "ansible.builtin.debug",
+                     "-a", "msg={{ [ansible_host, ansible_user, ansible_port, "
+                     "ansible_ssh_private_key_file, lab_student, lab_peers] | to_json }}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (f'"msg": "[\\"127.0.0.1\\", \\"student_1\\", 2202, \\"{key}\\", \\"ada\\", '
+            '[\\"bob-1\\"]]"') in result.stdout
+    monkeypatch.setenv("HOME", str(tmp_path))  # the lab checks' inventory cache
+    ada, bob = labs.targets(hosts)
+    assert (ada.address, ada.user, ada.port, ada.key) == ("127.0.0.1", "student_1", 2202, str(key))
+    assert ada.variables["lab_peers"] == ["bob-1"] and bob.address == "localhost"
 
 
 @pytest.mark.parametrize(("rows", "expected"), [
@@ -73,6 +116,14 @@ def test_a_roster_becomes_an_inventory_with_pod_networks_and_lab_08_pairs(tmp_pa
     ("ada,192.0.2.11,,,,/nonexistent/key\n", "row 2: key file /nonexistent/key does not exist"),
     ("Ada Lovelace,192.0.2.11,,,,\n", "row 2: student 'Ada Lovelace' cannot name a machine"),
     ("ada,192.0.2.11,,,,,extra\n", "row 2: 7 fields for 6 columns"),
+    ("ada,192.0.2.11,,\"{{ lookup('pipe','id') }}\",,\n", "row 2: user \"{{ lookup('pipe','id') }}\" "
+     "is not a login name"),
+    ("ada,192.0.2.11,,a b,,\n", "row 2: user 'a b' is not a login name"),
+    ("ada,192.0.2.11,,-oProxyCommand=id,,\n", "row 2: user '-oProxyCommand=id' is not a login name"),
+    ("ada,192.0.2.11,,,,\"{{lookup('pipe','id')}}\"\n", "row 2: key path \"{{lookup('pipe','id')}}\" "
+     "holds {{, {% or {#"),
+    ("ada,192.0.2.11,,,,{#x\n", "holds {{, {% or {#"),
+    ("ada,192.0.2.11,,ro\x1bot,,\n", "row 2: a control character in user"),
     ("", "no students"),
 ])
 def test_bad_rows_are_named_with_the_fix_and_nothing_is_written(tmp_path, monkeypatch, rows,

@@ -14,6 +14,43 @@ import yaml
 from hardway.settings import HardwayError, Settings, UsageError
 
 
+class Unsafe(str):
+    """A string Ansible must never template: written to an inventory with the !unsafe tag."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Dumper.add_representer(Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", value))
+_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def unsafe(data):
+    """Every string value in data (not the mapping keys) marked Unsafe."""
+    if isinstance(data, str):
+        return Unsafe(data)
+    if isinstance(data, dict):
+        return {key: unsafe(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [unsafe(value) for value in data]
+    return data
+
+
+def dump_yaml(data) -> str:
+    """YAML for Ansible, Unsafe strings tagged !unsafe."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False)
+
+
+def load_yaml(text: str):
+    """YAML as dump_yaml writes it: !unsafe strings read as plain strings."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader with one more tag
+
+
 def one_line(text: str) -> str:
     """One line of an Ansible failure message; for a failed SSH connection, what ssh said."""
     text = " ".join(text.split()).removeprefix("Task failed: ")
@@ -56,7 +93,7 @@ class Classroom:
         return self.folder / "hosts.yml"
 
     def machines(self) -> list[Machine]:
-        data = yaml.safe_load(self.inventory.read_text()) or {}
+        data = load_yaml(self.inventory.read_text()) or {}
         hosts = data.get("all", {}).get("children", {}).get("lab_nodes", {}).get("hosts") or {}
         if not hosts:
             raise HardwayError(f"{self.inventory} has no machines in group lab_nodes: "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from hardway.classroom.model import dump_yaml, unsafe
 from hardway.mirror.store import Mirror
 from hardway.provision import mirror_vars
 from hardway.settings import Settings, UsageError
@@ -27,6 +28,11 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*"
                        r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 _CLASS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+# A login name as useradd accepts it by default (and at most 32 characters): nothing ssh
+# could read as an option, nothing a shell or a template would act on.
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# Ansible would template a value holding these; a key path never needs them.
+_TEMPLATE_MARKS = ("{{", "{%", "{#")
 # Lab 10 puts its service network here; pod networks must stay clear of it.
 SERVICE_CIDR = ipaddress.IPv4Network("10.32.0.0/24")
 
@@ -102,6 +108,11 @@ def read(path: Path) -> list[Student]:
                             "remove the extra commas")
             continue
         row = {h: (raw[i].strip() if i < len(raw) else "") for i, h in enumerate(header)}
+        control = [h for h, value in row.items() if any(ord(c) < 32 or c == "\x7f" for c in value)]
+        if control:
+            problems.append(f"row {number}: a control character in {', '.join(control)}: "
+                            "retype the field as plain text")
+            continue
         name = row["student"].lower()
         if not name:
             problems.append(f"row {number}: no student name: fill the student column")
@@ -120,7 +131,17 @@ def read(path: Path) -> list[Student]:
             problems.append(f"row {number}: port {port_text!r} is not a port: use 1-65535 "
                             "or leave it empty for 22")
             continue
+        user = row.get("user") or "root"
+        if not _USER.match(user):
+            problems.append(f"row {number}: user {user!r} is not a login name: use lower-case "
+                            "letters, digits, _ and - (not first), up to 32, or leave it empty "
+                            "for root")
+            continue
         key = row.get("key", "")
+        if any(mark in key for mark in _TEMPLATE_MARKS):
+            problems.append(f"row {number}: key path {key!r} holds {{{{, {{% or {{#: rename "
+                            "the key file")
+            continue
         if key and not Path(key).expanduser().is_file():
             problems.append(f"row {number}: key file {key} does not exist here: give the path "
                             "of the SSH private key on this machine, or leave it empty")
@@ -145,7 +166,7 @@ def read(path: Path) -> list[Student]:
                 continue
             seen_machines[where] = number
             machines.append(Machine(name=f"{name}-{index}", student=name, address=address,
-                                    user=row.get("user") or "root", port=int(port_text),
+                                    user=user, port=int(port_text),
                                     key=str(Path(key).expanduser()) if key else "", row=number))
         students.append(Student(name=name, machines=machines))
     if not students and not problems:
@@ -233,7 +254,8 @@ def inventory(students: list[Student], name: str, folder: Path,
             entry["ansible_port"] = machine.port
         if machine.key:
             entry["ansible_ssh_private_key_file"] = machine.key
-        hosts[machine.name] = entry
+        # Nothing from a roster is ever templated by Ansible, whatever got past read().
+        hosts[machine.name] = unsafe(entry)
     groups = {f"student_{s.name.replace('-', '_')}": {"hosts": {m.name: None for m in s.machines}}
               for s in students}
     class_vars = {
@@ -261,12 +283,12 @@ def write(folder: Path, hosts: dict, class_vars: dict, roster_text: str, force: 
     try:
         header = ("# Written by `hardway class init` from roster.csv (kept beside it).\n"
                   "# Re-run `hardway class init --force` after editing the roster.\n")
-        (staging / "hosts.yml").write_text(header + yaml.safe_dump(hosts, sort_keys=False))
+        (staging / "hosts.yml").write_text(header + dump_yaml(hosts))
         (staging / "group_vars").mkdir()
         (staging / "group_vars/all.yml").write_text(
             header + "# Every other knob, with its default: "
             "inventories/classroom/group_vars/lab_nodes.yml\n" +
-            yaml.safe_dump(class_vars, sort_keys=False))
+            dump_yaml(class_vars))
         (staging / "roster.csv").write_text(roster_text)
         known = folder / "known_hosts"
         if known.exists():
