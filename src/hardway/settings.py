@@ -15,6 +15,16 @@ from pathlib import Path
 
 # The repository holds the Ansible content (roles, labs, site.yml) next to this package.
 REPO = Path(__file__).resolve().parents[2]
+# Local node N's pod network is the Nth /24 of this range (nodes/lifecycle.py).
+LOCAL_POD_RANGE = ipaddress.IPv4Network("10.240.0.0/16")
+# Ranges that look private to Python but cannot carry a lab's traffic.
+_UNUSABLE = {
+    ipaddress.IPv4Network("0.0.0.0/8"): "'this network', which no host can use",
+    ipaddress.IPv4Network("127.0.0.0/8"): "loopback",
+    ipaddress.IPv4Network("169.254.0.0/16"): "link-local, with the cloud metadata address",
+    ipaddress.IPv4Network("224.0.0.0/4"): "multicast",
+    ipaddress.IPv4Network("240.0.0.0/4"): "reserved",
+}
 
 
 class UsageError(Exception):
@@ -23,6 +33,30 @@ class UsageError(Exception):
 
 class HardwayError(Exception):
     """Something failed that the user can act on: the message says how. Exit code 1."""
+
+
+def lab_ranges() -> dict[str, ipaddress.IPv4Network]:
+    """The networks the labs use themselves: every lab_*_cidr in labs/*/vars.yml."""
+    from hardway.labs import lab_variables  # hardway.labs imports this module
+
+    return {f"{key} {value} (labs/*/vars.yml)": ipaddress.IPv4Network(value)
+            for key, value in lab_variables().items()
+            if key.startswith("lab_") and key.endswith("_cidr")}
+
+
+def range_problem(network: ipaddress.IPv4Network,
+                  in_use: dict[str, ipaddress.IPv4Network]) -> str | None:
+    """Why network cannot be a lab network (a node subnet, a pod range), or None: it must be
+    private, usable, and clear of every range in_use (what it is -> network)."""
+    for bad, why in _UNUSABLE.items():
+        if network.overlaps(bad):
+            return f"{network} overlaps {bad} ({why})"
+    if not network.is_private:
+        return f"{network} is not a private range"
+    for what, other in in_use.items():
+        if network.overlaps(other):
+            return f"{network} overlaps {what}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -54,10 +88,11 @@ class Settings:
             raise UsageError(
                 f"HARDWAY_SUBNET={raw!r} is not an IPv4 network ({exc}): use e.g. 10.77.0.0/24"
             ) from None
-        if subnet.prefixlen > 28 or not subnet.is_private:
-            raise UsageError(
-                f"HARDWAY_SUBNET={raw} must be a private range of /28 or larger, e.g. 10.77.0.0/24"
-            )
+        problem = range_problem(subnet, {**lab_ranges(),
+                                         f"the local pod networks {LOCAL_POD_RANGE}": LOCAL_POD_RANGE})
+        if problem or subnet.prefixlen > 28:
+            raise UsageError(f"HARDWAY_SUBNET={raw}: {problem or 'is smaller than /28'}: use a "
+                             "private range of /28 or larger, e.g. 10.77.0.0/24")
         port = env.get("HARDWAY_MIRROR_PORT", "8077")
         if not port.isdigit() or not 1024 <= int(port) <= 65535:
             raise UsageError(f"HARDWAY_MIRROR_PORT={port!r} must be a port from 1024 to 65535")

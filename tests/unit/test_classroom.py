@@ -151,7 +151,12 @@ def test_a_wrong_header_names_the_columns(tmp_path, monkeypatch):
     ("10.200.0.1/16", 24, "is not an IPv4 network"),
     ("8.8.0.0/16", 24, "not a private range"),
     ("10.200.0.0/24", 20, "does not fit"),
-    ("10.32.0.0/16", 24, "overlaps lab 10's service network"),
+    ("10.32.0.0/16", 24, r"overlaps lab_service_cidr 10\.32\.0\.0/24 \(labs/\*/vars\.yml\)"),
+    ("127.0.0.0/16", 24, r"overlaps 127\.0\.0\.0/8 \(loopback\)"),
+    ("169.254.0.0/16", 24, "link-local, with the cloud metadata address"),
+    ("0.0.0.0/16", 24, "'this network', which no host can use"),
+    ("240.0.0.0/16", 24, "reserved"),
+    ("100.64.0.0/16", 24, "not a private range"),
 ])
 def test_a_bad_pod_range_is_refused(tmp_path, monkeypatch, pod_range, prefix, expected):
     with pytest.raises(UsageError, match=expected):
@@ -168,9 +173,17 @@ def test_more_machines_than_the_range_holds_names_the_first_row_left_out(tmp_pat
     assert not (tmp_path / "classes").exists()
 
 
-def test_a_machine_inside_the_pod_range_is_refused(tmp_path, monkeypatch):
-    with pytest.raises(UsageError, match="row 2: machine 10.200.7.1 lies inside the pod range"):
-        init(tmp_path, monkeypatch, HEADER + "ada,10.200.7.1,,,,\n")
+def test_every_machine_inside_the_pod_range_or_a_lab_range_is_named(tmp_path, monkeypatch):
+    with pytest.raises(roster.RosterError) as caught:
+        init(tmp_path, monkeypatch, HEADER + "ada,10.200.7.1,,,,\nbob,192.0.2.2,,,,\n"
+             "cy,10.32.0.5,10.200.9.9,,,\n")
+    assert [p.split(": the")[0] for p in caught.value.problems] == [
+        "row 2: machine 10.200.7.1 lies in the pod range 10.200.0.0/16: choose a --pod-range "
+        "clear of the machines, or give the machine another address",
+        "row 4: machine 10.32.0.5 lies in lab_service_cidr 10.32.0.0/24 (labs/*/vars.yml): choose "
+        "a --pod-range clear of the machines, or give the machine another address",
+        "row 4: machine 10.200.9.9 lies in the pod range 10.200.0.0/16: choose a --pod-range "
+        "clear of the machines, or give the machine another address"]
 
 
 def test_an_existing_class_is_kept_unless_forced_and_its_known_hosts_survive(tmp_path, monkeypatch):

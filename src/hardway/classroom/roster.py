@@ -20,7 +20,7 @@ import yaml
 from hardway.classroom.model import dump_yaml, unsafe
 from hardway.mirror.store import Mirror
 from hardway.provision import mirror_vars
-from hardway.settings import Settings, UsageError
+from hardway.settings import Settings, UsageError, lab_ranges, range_problem
 
 COLUMNS = ("student", "machine1", "machine2", "user", "port", "key")
 REQUIRED = ("student", "machine1")
@@ -33,8 +33,7 @@ _CLASS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # Ansible would template a value holding these; a key path never needs them.
 _TEMPLATE_MARKS = ("{{", "{%", "{#")
-# Lab 10 puts its service network here; pod networks must stay clear of it.
-SERVICE_CIDR = ipaddress.IPv4Network("10.32.0.0/24")
+
 
 
 @dataclass
@@ -183,15 +182,12 @@ def parse_range(pod_range: str, prefix: int) -> ipaddress.IPv4Network:
     except ValueError as exc:
         raise UsageError(f"--pod-range {pod_range!r} is not an IPv4 network ({exc}): "
                          "use one such as 10.200.0.0/16") from None
-    if not network.is_private:
-        raise UsageError(f"--pod-range {pod_range} is not a private range: use one such as "
-                         "10.200.0.0/16")
+    problem = range_problem(network, lab_ranges())
+    if problem:
+        raise UsageError(f"--pod-range {problem}: use a private range such as 10.200.0.0/16")
     if not 16 <= prefix <= 28 or prefix < network.prefixlen:
         raise UsageError(f"--pod-prefix /{prefix} does not fit in {network}: use a prefix "
                          f"from /{max(16, network.prefixlen)} to /28, e.g. /24")
-    if network.overlaps(SERVICE_CIDR):
-        raise UsageError(f"--pod-range {network} overlaps lab 10's service network "
-                         f"{SERVICE_CIDR}: use one such as 10.200.0.0/16")
     return network
 
 
@@ -209,12 +205,13 @@ def assign(students: list[Student], network: ipaddress.IPv4Network, prefix: int)
                 f"{capacity} /{prefix} networks and the class needs {len(machines)}; use a "
                 f"larger --pod-range or a longer --pod-prefix"])
         machine.pod_cidr = str(subnet)
-    for machine in machines:
-        for_address = _ip(machine.address)
-        if for_address and for_address in network:
-            raise RosterError("roster", [
-                f"row {machine.row}: machine {machine.address} lies inside the pod range "
-                f"{network}: choose a --pod-range that no machine address falls in"])
+    # A machine must not sit in a network its own routes send elsewhere.
+    taken = {f"the pod range {network}": network, **lab_ranges()}
+    inside = [f"row {m.row}: machine {m.address} lies in {what}: choose a --pod-range "
+              "clear of the machines, or give the machine another address" for m in machines
+              for what, other in taken.items() if (ip := _ip(m.address)) and ip in other]
+    if inside:
+        raise RosterError("roster", inside)
     warnings = []
     alone = []
     for student in students:

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from hardway.nodes import cgroups, host, image
-from hardway.settings import HardwayError, Settings, UsageError
+from hardway.settings import LOCAL_POD_RANGE, HardwayError, Settings, UsageError
 
 MAX_NODES = 8
 READY_DEADLINE = 90.0
@@ -268,7 +268,8 @@ class Lab:
         inventory = self.s.inventory
         inventory.mkdir(parents=True, exist_ok=True)
         hosts = {n.name: {"ansible_host": n.address,
-                          "lab_pod_cidr": f"10.240.{n.index}.0/24"} for n in nodes}
+                          "lab_pod_cidr": str(list(LOCAL_POD_RANGE.subnets(new_prefix=24))[n.index])}
+                 for n in nodes}
         data = {"all": {
             "children": {"lab_nodes": {"hosts": hosts}},
             "vars": {
