@@ -211,7 +211,8 @@ def _ssh_options(common_args: str) -> tuple[tuple[str, str], ...]:
         if flag != "-o" or not setting:
             raise HardwayError(f"ansible_ssh_common_args {common_args!r}: only `-o Key=Value` "
                                "options are understood by lab checks")
-        options.append((key, setting))
+        # ssh takes a value in double quotes (a path with spaces); ssh_config quotes it again.
+        options.append((key, setting.removeprefix('"').removesuffix('"')))
     return tuple(options)
 
 

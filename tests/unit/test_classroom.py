@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from hardway import labs
 from hardway.children import ansible_env, tool
@@ -15,6 +16,7 @@ from hardway.classroom import page, roster
 from hardway.classroom.model import load_yaml, one_line
 from hardway.classroom.report import Cell, Report, StudentRow
 from hardway.classroom.up import Progress
+from hardway.cli import main
 from hardway.labs import Lab
 from hardway.settings import Settings, UsageError
 
@@ -60,7 +62,7 @@ def test_a_roster_becomes_an_inventory_with_pod_networks_and_lab_08_pairs(tmp_pa
     assert data["children"]["student_ada"]["hosts"] == {"ada-1": None, "ada-2": None}
     class_vars = load_yaml((hosts.parent / "group_vars/all.yml").read_text())
     assert class_vars["download_push"] is True and class_vars["lab_class"] == "k8s-101"
-    assert f"UserKnownHostsFile={hosts.parent / 'known_hosts'}" in class_vars["ansible_ssh_common_args"]
+    assert f"UserKnownHostsFile=\"{hosts.parent / 'known_hosts'}\"" in class_vars["ansible_ssh_common_args"]
     assert (hosts.parent / "roster.csv").exists()
 
 
@@ -105,6 +107,56 @@ def test_a_roster_reaches_ansible_and_the_lab_checks_unchanged(tmp_path, monkeyp
     assert ada.variables["lab_peers"] == ["bob-1"] and bob.address == "localhost"
 
 
+def test_a_class_folder_with_a_space_reaches_ssh_as_one_path(tmp_path, monkeypatch):
+    roster_file = tmp_path / "roster.csv"
+    roster_file.write_text(HEADER + "ada,127.0.0.1,,,1,\n")
+    s = settings(tmp_path, monkeypatch)
+    monkeypatch.setenv("HARDWAY_CLASSES", str(tmp_path / "my classes"))
+    hosts, _ = roster.init(s, roster_file, "k8s", "10.200.0.0/16", 24, None, None, False)
+    known = tmp_path / "my classes/k8s/known_hosts"
+    result = ansible(hosts, tmp_path, "-m", "ansible.builtin.ping", "-vvv")
+    assert f"""-o 'UserKnownHostsFile="{known}"'""" in result.stdout, result.stdout
+    monkeypatch.setenv("HOME", str(tmp_path))  # the lab checks' inventory cache
+    [ada] = labs.targets(hosts)
+    assert ("UserKnownHostsFile", str(known)) in ada.ssh_options
+    assert f'UserKnownHostsFile "{known}"' in labs.ssh_config([ada])
+
+
+def test_a_relative_key_path_is_relative_to_the_roster(tmp_path, monkeypatch):
+    folder = tmp_path / "course"
+    (folder / "keys").mkdir(parents=True)
+    (folder / "keys/id").write_text("key")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys/other").write_text("key")
+    (folder / "roster.csv").write_text(HEADER + "ada,192.0.2.1,,,,keys/id\nbob,192.0.2.2,,,,keys/other\n")
+    monkeypatch.chdir(tmp_path)
+    s = settings(tmp_path, monkeypatch)
+    with pytest.raises(roster.RosterError) as caught:
+        roster.init(s, Path("course/roster.csv"), "k8s", "10.200.0.0/16", 24, None, None, False)
+    assert caught.value.problems == [f"row 3: key file {folder / 'keys/other'} does not exist: give "
+                                     "the path of the SSH private key on this machine (absolute, or "
+                                     "relative to the roster), or leave it empty"]
+    (folder / "roster.csv").write_text(HEADER + "ada,192.0.2.1,,,,keys/id\n")
+    hosts, _ = roster.init(s, Path("course/roster.csv"), "k8s", "10.200.0.0/16", 24, None, None,
+                           False)
+    machine = load_yaml(hosts.read_text())["all"]["children"]["lab_nodes"]["hosts"]["ada-1"]
+    assert machine["ansible_ssh_private_key_file"] == str(folder / "keys/id")
+
+
+@pytest.mark.parametrize("command", ["up", "report"])
+def test_a_class_name_is_never_a_path(tmp_path, monkeypatch, command):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "hosts.yml").write_text("all: {}\n")
+    (tmp_path / "classes").mkdir()
+    env = {"HARDWAY_CLASSES": str(tmp_path / "classes"), "HARDWAY_STATE": str(tmp_path / "state")}
+    result = CliRunner().invoke(main, ["class", command, "../outside"], env=env)
+    assert result.exit_code == 2
+    assert result.output == ("error: class name '../outside' is not usable as a folder name: use "
+                             "lower-case letters, digits, dashes and underscores, e.g. k8s-net-2026\n")
+    assert not (tmp_path / "state").exists()
+
+
 @pytest.mark.parametrize(("rows", "expected"), [
     ("ada,192.0.2.11,,,,\nbob,192.0.2.11,,,,\n", "row 3: machine 192.0.2.11 (port 22) is already on row 2"),
     ("ada,192.0.2.11,192.0.2.11,,,\n", "row 2: machine 192.0.2.11 (port 22) is already on row 2"),
@@ -113,7 +165,7 @@ def test_a_roster_reaches_ansible_and_the_lab_checks_unchanged(tmp_path, monkeyp
     ("ada,192.0.2.11,,,,\nada,192.0.2.12,,,,\n", "row 3: student ada is already on row 2"),
     ("ada,192.0.2.300,,,,\n", "row 2: machine1 '192.0.2.300' is neither an IP address nor a host name"),
     ("ada,192.0.2.11,,,ssh,\n", "row 2: port 'ssh' is not a port"),
-    ("ada,192.0.2.11,,,,/nonexistent/key\n", "row 2: key file /nonexistent/key does not exist"),
+    ("ada,192.0.2.11,,,,/nonexistent/key\n", "row 2: key file /nonexistent/key does not exist:"),
     ("Ada Lovelace,192.0.2.11,,,,\n", "row 2: student 'Ada Lovelace' cannot name a machine"),
     ("ada,192.0.2.11,,,,,extra\n", "row 2: 7 fields for 6 columns"),
     ("ada,192.0.2.11,,\"{{ lookup('pipe','id') }}\",,\n", "row 2: user \"{{ lookup('pipe','id') }}\" "
@@ -121,8 +173,8 @@ def test_a_roster_reaches_ansible_and_the_lab_checks_unchanged(tmp_path, monkeyp
     ("ada,192.0.2.11,,a b,,\n", "row 2: user 'a b' is not a login name"),
     ("ada,192.0.2.11,,-oProxyCommand=id,,\n", "row 2: user '-oProxyCommand=id' is not a login name"),
     ("ada,192.0.2.11,,,,\"{{lookup('pipe','id')}}\"\n", "row 2: key path \"{{lookup('pipe','id')}}\" "
-     "holds {{, {% or {#"),
-    ("ada,192.0.2.11,,,,{#x\n", "holds {{, {% or {#"),
+     "holds {{, {%, {# or a double quote"),
+    ("ada,192.0.2.11,,,,{#x\n", "holds {{, {%, {# or a double quote"),
     ("ada,192.0.2.11,,ro\x1bot,,\n", "row 2: a control character in user"),
     ("", "no students"),
 ])

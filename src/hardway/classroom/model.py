@@ -51,6 +51,16 @@ def load_yaml(text: str):
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader with one more tag
 
 
+_CLASS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+
+
+def check_class_name(name: str) -> None:
+    """A class name is a folder name under the classes folder and under the state, never a path."""
+    if not _CLASS.match(name):
+        raise UsageError(f"class name {name!r} is not usable as a folder name: use lower-case "
+                         "letters, digits, dashes and underscores, e.g. k8s-net-2026")
+
+
 def one_line(text: str) -> str:
     """One line of an Ansible failure message; for a failed SSH connection, what ssh said."""
     text = " ".join(text.split()).removeprefix("Task failed: ")
@@ -80,6 +90,7 @@ class Classroom:
 
     @classmethod
     def open(cls, settings: Settings, name: str) -> Classroom:
+        check_class_name(name)
         folder = settings.classes / name
         if not (folder / "hosts.yml").exists():
             known = sorted(p.parent.name for p in settings.classes.glob("*/roster.csv"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import re
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from hardway.classroom.model import dump_yaml, unsafe
+from hardway.classroom.model import Unsafe, check_class_name, dump_yaml, unsafe
 from hardway.mirror.store import Mirror
 from hardway.provision import mirror_vars
 from hardway.settings import Settings, UsageError, lab_ranges, range_problem
@@ -27,12 +28,12 @@ REQUIRED = ("student", "machine1")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*"
                        r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
-_CLASS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 # A login name as useradd accepts it by default (and at most 32 characters): nothing ssh
 # could read as an option, nothing a shell or a template would act on.
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-# Ansible would template a value holding these; a key path never needs them.
-_TEMPLATE_MARKS = ("{{", "{%", "{#")
+# Ansible would template a value holding {{, {% or {#, and ssh's IdentityFile="..." cannot
+# hold a double quote; a key path never needs them.
+_KEY_REJECTS = ("{{", "{%", "{#", '"')
 
 
 
@@ -137,13 +138,16 @@ def read(path: Path) -> list[Student]:
                             "for root")
             continue
         key = row.get("key", "")
-        if any(mark in key for mark in _TEMPLATE_MARKS):
-            problems.append(f"row {number}: key path {key!r} holds {{{{, {{% or {{#: rename "
-                            "the key file")
+        if any(mark in key for mark in _KEY_REJECTS):
+            problems.append(f"row {number}: key path {key!r} holds {{{{, {{%, {{# or a double "
+                            "quote: rename the key file")
             continue
-        if key and not Path(key).expanduser().is_file():
-            problems.append(f"row {number}: key file {key} does not exist here: give the path "
-                            "of the SSH private key on this machine, or leave it empty")
+        # A relative key path is relative to the roster, wherever hardway runs from.
+        key_path = (path.parent / Path(key).expanduser()).resolve() if key else None
+        if key_path and not key_path.is_file():
+            problems.append(f"row {number}: key file {key_path} does not exist: give the path "
+                            "of the SSH private key on this machine (absolute, or relative to "
+                            "the roster), or leave it empty")
             continue
         addresses = [a for a in (row["machine1"], row.get("machine2", "")) if a]
         if not row["machine1"]:
@@ -166,7 +170,7 @@ def read(path: Path) -> list[Student]:
             seen_machines[where] = number
             machines.append(Machine(name=f"{name}-{index}", student=name, address=address,
                                     user=user, port=int(port_text),
-                                    key=str(Path(key).expanduser()) if key else "", row=number))
+                                    key=str(key_path or ""), row=number))
         students.append(Student(name=name, machines=machines))
     if not students and not problems:
         problems.append("no students: add one row per student below the header")
@@ -253,6 +257,11 @@ def inventory(students: list[Student], name: str, folder: Path,
             entry["ansible_ssh_private_key_file"] = machine.key
         # Nothing from a roster is ever templated by Ansible, whatever got past read().
         hosts[machine.name] = unsafe(entry)
+    known_hosts = folder.absolute() / "known_hosts"
+    if any(c == '"' or ord(c) < 32 for c in str(known_hosts)):
+        raise UsageError(f"the class folder {folder} has a double quote or a control character "
+                         "in its path, which ssh cannot take: set HARDWAY_CLASSES to a plain path")
+    known = shlex.quote(f'UserKnownHostsFile="{known_hosts}"')
     groups = {f"student_{s.name.replace('-', '_')}": {"hosts": {m.name: None for m in s.machines}}
               for s in students}
     class_vars = {
@@ -260,9 +269,11 @@ def inventory(students: list[Student], name: str, folder: Path,
         "ansible_user": "root",
         # Trust each machine's host key on first contact, and keep the keys with the class
         # rather than in the instructor's own known_hosts.
-        "ansible_ssh_common_args": f"-o StrictHostKeyChecking=accept-new "
-                                   f"-o UserKnownHostsFile={folder / 'known_hosts'} "
-                                   "-o ServerAliveInterval=5 -o ServerAliveCountMax=3",
+        # Ansible splits these as a shell would, then ssh reads the value: the path is
+        # quoted for both, so a class folder may have spaces in it.
+        "ansible_ssh_common_args": Unsafe(
+            f"-o StrictHostKeyChecking=accept-new -o {known} "
+            "-o ServerAliveInterval=5 -o ServerAliveCountMax=3"),
         # Fetch each artifact once, on this machine, and push it to every student machine.
         "download_push": True,
         **extra_vars,
@@ -303,19 +314,10 @@ def write(folder: Path, hosts: dict, class_vars: dict, roster_text: str, force: 
     return folder / "hosts.yml"
 
 
-def class_name_problem(name: str) -> str:
-    if _CLASS.match(name):
-        return ""
-    return (f"class name {name!r} is not usable as a folder name: use lower-case letters, "
-            "digits, dashes and underscores, e.g. k8s-net-2026")
-
-
 def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: int,
          mirror_url: str | None, vars_file: Path | None, force: bool) -> tuple[Path, list[str]]:
     """Check everything, then write inventories/NAME/; returns hosts.yml and warnings."""
-    problem = class_name_problem(name)
-    if problem:
-        raise UsageError(problem)
+    check_class_name(name)
     network = parse_range(pod_range, prefix)
     extra: dict = {}
     if mirror_url:
