@@ -415,6 +415,10 @@ def class_report(name: str, html_file: Path | None, watch: int | None, parallel:
     from hardway.classroom.model import Classroom
 
     classroom = Classroom.open(settings(), name)
+    # Fail now, not after checking every machine.
+    if html_file and not html_file.parent.is_dir():
+        raise UsageError(f"--html {html_file}: the folder {html_file.parent} does not exist: "
+                         "create it, or write the page elsewhere")
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             result = report.collect(classroom, parallel)

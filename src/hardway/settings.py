@@ -139,7 +139,11 @@ class Settings:
     @property
     def classes(self) -> Path:
         """Where `hardway class init` writes each class's inventory folder."""
-        return Path(os.environ.get("HARDWAY_CLASSES", str(REPO / "inventories")))
+        folder = Path(os.environ.get("HARDWAY_CLASSES", str(REPO / "inventories")))
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"HARDWAY_CLASSES={folder} is a file: point it at a folder "
+                             "(or unset it for inventories/)")
+        return folder
 
     @property
     def inventory(self) -> Path:

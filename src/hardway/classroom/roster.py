@@ -24,6 +24,9 @@ from hardway.provision import mirror_vars
 from hardway.settings import Settings, UsageError, lab_ranges, range_problem
 
 COLUMNS = ("student", "machine1", "machine2", "user", "port", "key")
+# A roster is a line per student: anything larger is the wrong file.
+MAX_ROSTER = 2**20
+MAX_FIELD = 4096
 REQUIRED = ("student", "machine1")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*"
@@ -76,20 +79,46 @@ def _address_problem(value: str) -> str:
     return f"{value!r} is neither an IP address nor a host name"
 
 
-def read(path: Path) -> list[Student]:
-    """The students of a roster file, or a RosterError listing every bad row."""
+def text(path: Path) -> str:
+    """A roster file's text: UTF-8 (with or without the BOM spreadsheets write), small."""
     if not path.is_file():
         raise UsageError(f"no roster at {path}: write a CSV with the header "
                          f"{','.join(COLUMNS)} (docs/classroom.md)")
+    try:
+        data = path.read_bytes()[:MAX_ROSTER + 1]
+    except OSError as exc:
+        raise UsageError(f"cannot read the roster {path}: {exc.strerror}") from None
+    if len(data) > MAX_ROSTER:
+        raise UsageError(f"{path} is larger than {MAX_ROSTER // 2**20} MiB: a roster is one short "
+                         "line per student; is it the right file?")
+    if b"\0" in data:
+        raise UsageError(f"{path} holds NUL bytes, so it is binary or UTF-16: save the roster "
+                         "as CSV UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                         f"{exc.start}): save the roster as CSV UTF-8") from None
+
+
+def _fields(line: str) -> list[str] | None:
+    """The fields of a line, or None for a field over the csv module's limit (128 KiB)."""
+    try:
+        return next(csv.reader([line]))
+    except csv.Error:
+        return None
+
+
+def read(path: Path) -> list[Student]:
+    """The students of a roster file, or a RosterError listing every bad row."""
     # Rows are numbered as the file's lines, so "row 6" is line 6 in the instructor's editor.
-    rows = [(number, next(csv.reader([line])))
-            for number, line in enumerate(path.read_text().splitlines(), start=1)
+    rows = [(number, _fields(line)) for number, line in enumerate(text(path).splitlines(), start=1)
             if line.strip() and not line.lstrip().startswith("#")]
     if not rows:
         raise UsageError(f"{path} is empty: add the header {','.join(COLUMNS)} and one row "
                          "per student")
     header_row, header_fields = rows[0]
-    header = [h.strip().lower() for h in header_fields]
+    header = [h.strip().lower() for h in header_fields or []]
     unknown = [h for h in header if h not in COLUMNS]
     missing = [c for c in REQUIRED if c not in header]
     if unknown or missing:
@@ -103,6 +132,10 @@ def read(path: Path) -> list[Student]:
     seen_students: dict[str, int] = {}
     seen_machines: dict[tuple[str, int], int] = {}
     for number, raw in rows[1:]:
+        if raw is None or any(len(value) > MAX_FIELD for value in raw):
+            problems.append(f"row {number}: a field is longer than {MAX_FIELD} characters: "
+                            "check the row")
+            continue
         if len(raw) > len(header):
             problems.append(f"row {number}: {len(raw)} fields for {len(header)} columns: "
                             "remove the extra commas")
@@ -195,7 +228,8 @@ def parse_range(pod_range: str, prefix: int) -> ipaddress.IPv4Network:
     return network
 
 
-def assign(students: list[Student], network: ipaddress.IPv4Network, prefix: int) -> list[str]:
+def assign(students: list[Student], network: ipaddress.IPv4Network, prefix: int,
+           source: str) -> list[str]:
     """Give every machine a pod network and its lab 08 partners; returns warnings.
     Fails, naming the first row that does not fit, when the range is too small."""
     subnets = network.subnets(new_prefix=prefix)
@@ -204,7 +238,7 @@ def assign(students: list[Student], network: ipaddress.IPv4Network, prefix: int)
     for machine in machines:
         subnet = next(subnets, None)
         if subnet is None:
-            raise RosterError("roster", [
+            raise RosterError(source, [
                 f"row {machine.row}: no pod network left for {machine.name}: {network} holds "
                 f"{capacity} /{prefix} networks and the class needs {len(machines)}; use a "
                 f"larger --pod-range or a longer --pod-prefix"])
@@ -215,7 +249,7 @@ def assign(students: list[Student], network: ipaddress.IPv4Network, prefix: int)
               "clear of the machines, or give the machine another address" for m in machines
               for what, other in taken.items() if (ip := _ip(m.address)) and ip in other]
     if inside:
-        raise RosterError("roster", inside)
+        raise RosterError(source, inside)
     warnings = []
     alone = []
     for student in students:
@@ -332,17 +366,18 @@ def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: in
     if vars_file:
         try:
             more = yaml.safe_load(vars_file.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"--vars {vars_file}: cannot read it as YAML ({exc})") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise UsageError(f"--vars {vars_file}: cannot read it as YAML "
+                             f"({' '.join(str(exc).split())})") from None
         if not isinstance(more, dict):
             raise UsageError(f"--vars {vars_file} must hold a mapping of variable: value")
         extra.update(more)
     students = read(roster)
-    warnings = assign(students, network, prefix)
+    warnings = assign(students, network, prefix, str(roster))
     folder = settings.classes / name
     hosts, class_vars = inventory(students, name, folder, extra)
     new_class = not folder.exists()
-    written = write(folder, hosts, class_vars, roster.read_text(), force)
+    written = write(folder, hosts, class_vars, text(roster), force)
     if new_class:
         # A new class starts with no progress, even if an old one had the same name.
         shutil.rmtree(settings.state / "classes" / name, ignore_errors=True)
