@@ -94,7 +94,7 @@ class Settings:
             raise UsageError(f"HARDWAY_SUBNET={raw}: {problem or 'is smaller than /28'}: use a "
                              "private range of /28 or larger, e.g. 10.77.0.0/24")
         port = env.get("HARDWAY_MIRROR_PORT", "8077")
-        if not port.isdigit() or not 1024 <= int(port) <= 65535:
+        if not (port.isascii() and port.isdigit()) or not 1024 <= int(port) <= 65535:
             raise UsageError(f"HARDWAY_MIRROR_PORT={port!r} must be a port from 1024 to 65535")
         memory = env.get("HARDWAY_NODE_MEMORY", "1536M")
         units = {"K": 2**10, "M": 2**20, "G": 2**30}
@@ -105,7 +105,7 @@ class Settings:
             raise UsageError(f"HARDWAY_NODE_MEMORY={memory!r} must be a size such as 1536M or 2G") \
                 from None
         pids = env.get("HARDWAY_NODE_PIDS", "4096")
-        if not pids.isdigit() or int(pids) < 256:
+        if not (pids.isascii() and pids.isdigit()) or int(pids) < 256:
             raise UsageError(f"HARDWAY_NODE_PIDS={pids!r} must be a number of at least 256")
         if node_memory < 512 * 2**20:
             raise UsageError(f"HARDWAY_NODE_MEMORY={memory} is too small: a node needs 512M or more")
