@@ -18,13 +18,20 @@ from rich.text import Text
 
 from hardway.settings import HardwayError, Settings, UsageError, file_errors
 
-# One console for everything; rich honours NO_COLOR by itself.
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# One console for everything; rich honours NO_COLOR by itself. Markup and emoji codes are
+# off: what we print holds roster fields, node output and check reasons, which are data.
+# Colour comes only from `styled`.
+console = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+def styled(label: str, style: str, text: str = "") -> Text:
+    """A coloured label, then text printed as it is."""
+    return Text.assemble((label, style), text)
 
 
 def log(message: str) -> None:
-    err.print(message, markup=False)
+    err.print(message)
 
 
 def handled(func: Callable) -> Callable:
@@ -36,10 +43,10 @@ def handled(func: Callable) -> Callable:
             with file_errors():
                 return func(*args, **kwargs)
         except UsageError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(styled("error:", "red", f" {exc}"))
             sys.exit(2)
         except HardwayError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(styled("error:", "red", f" {exc}"))
             sys.exit(1)
 
     return wrapper
@@ -138,7 +145,7 @@ def mirror_verify() -> None:
     store = Mirror(settings().mirror)
     checked, problems = store.verify()
     for problem in problems:
-        err.print(f"[red]BAD[/red] {problem.path}: {problem.reason}", markup=True)
+        err.print(styled("BAD", "red", f" {problem.path}: {problem.reason}"))
     if problems:
         raise HardwayError(f"{len(problems)} problem(s) in {store.root}; rebuild or resync it")
     console.print(f"{checked} files verified in {store.root}")
@@ -176,8 +183,8 @@ def versions_add(component: str, version: str, base: str | None) -> None:
     from hardway import versions
 
     for arch, value in versions.add(component, version, base).items():
-        console.print(f"{component} {version.removeprefix('v')} {arch}: {value}", markup=False)
-    console.print(f"pinned in {versions.CHECKSUMS}; use it by setting {component}_version", markup=False)
+        console.print(f"{component} {version.removeprefix('v')} {arch}: {value}")
+    console.print(f"pinned in {versions.CHECKSUMS}; use it by setting {component}_version")
 
 
 # --- the main job ------------------------------------------------------------------------
@@ -308,12 +315,12 @@ def lab_check(lab_id: str, inventory_path: str | None, limit: str | None, output
     else:
         for r in results:
             if r.passed:
-                console.print(Text.assemble(("PASS", "green"), f" {r.node}: lab {lab.id} {lab.title}"))
+                console.print(styled("PASS", "green", f" {r.node}: lab {lab.id} {lab.title}"))
             elif r.starting:
-                console.print(Text.assemble(("WAIT", "yellow"), f" {r.node}: {r.reason}"))
+                console.print(styled("WAIT", "yellow", f" {r.node}: {r.reason}"))
             else:
-                console.print(Text.assemble(("FAIL", "red"), f" {r.node}: {r.reason}"))
-                console.print(f"     hint: {r.hint}", markup=False)
+                console.print(styled("FAIL", "red", f" {r.node}: {r.reason}"))
+                console.print(f"     hint: {r.hint}")
     if not all(r.passed for r in results):
         sys.exit(1)
 
@@ -347,7 +354,7 @@ def class_init(roster: Path, name: str, pod_range: str, pod_prefix: int, mirror_
     path, warnings = rosters.init(settings(), roster, name, pod_range, pod_prefix, mirror_url,
                                   vars_file, force)
     for warning in warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}", markup=True)
+        err.print(styled("warning:", "yellow", f" {warning}"))
     console.print(f"class {name}: inventory written to {path}; next: `hardway class up {name}`")
 
 
@@ -423,6 +430,10 @@ def class_report(name: str, html_file: Path | None, watch: int | None, parallel:
     from hardway.classroom.model import Classroom
 
     classroom = Classroom.open(settings(), name)
+    # Fail now, not after checking every machine.
+    if html_file and not html_file.parent.is_dir():
+        raise UsageError(f"--html {html_file}: the folder {html_file.parent} does not exist: "
+                         "create it, or write the page elsewhere")
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             result = report.collect(classroom, parallel)
@@ -442,9 +453,9 @@ def class_report(name: str, html_file: Path | None, watch: int | None, parallel:
 
 
 def print_report(result) -> None:
-    styles = {"pass": "[green]pass[/green]", "fail": "[bold red]FAIL[/bold red]",
-              "skipped": "[yellow]skip[/yellow]", "unreachable": "[dim]?[/dim]",
-              "not reached": "[dim]·[/dim]"}
+    styles = {"pass": styled("pass", "green"), "fail": styled("FAIL", "bold red"),
+              "skipped": styled("skip", "yellow"), "unreachable": styled("?", "dim"),
+              "not reached": styled("·", "dim")}
     table = Table(title=f"class {result.name}: lab progress",
                   caption="skip: a later lab was started first · ?: unreachable · ·: not reached")
     for column in ["student", "at", *[lab.id for lab in result.labs]]:
@@ -458,13 +469,12 @@ def print_report(result) -> None:
     for row in result.students:
         for name, state in row.machines.items():
             if state != "ok":
-                console.print(f"{row.student}: {name} unreachable: {state}", markup=False)
+                console.print(f"{row.student}: {name} unreachable: {state}")
         for lab in result.labs:
             cell = row.labs[lab.id]
             if cell.status == "fail":
-                console.print(f"{row.student} lab {lab.id} fail on {cell.machine}: {cell.reason}",
-                              markup=False)
-                console.print(f"    hint: {cell.hint}", markup=False)
+                console.print(f"{row.student} lab {lab.id} fail on {cell.machine}: {cell.reason}")
+                console.print(f"    hint: {cell.hint}")
 
 
 # --- doctor and nodes ------------------------------------------------------------------

@@ -175,16 +175,22 @@ def inventory_data(inventory: Path) -> dict:
     a check should not pay Ansible's start-up to learn the same addresses again."""
     cached = _cache_dir() / f"inventory-{_inventory_key(inventory)}.json"
     with suppress(OSError, ValueError):  # absent or damaged: ask Ansible again
-        return json.loads(cached.read_text())
+        return json.loads(cached.read_text(), object_hook=_plain)
     data = run_json([tool("ansible-inventory"), "-i", str(inventory), "--list"],
                     what=f"reading the inventory {inventory}", cwd=REPO, env=ansible_env(),
                     fix="fix the file ansible-inventory names")
     for old in cached.parent.glob("inventory-*.json"):
         old.unlink(missing_ok=True)
+    text = json.dumps(data)
     tmp = cached.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
+    tmp.write_text(text)
     tmp.replace(cached)
-    return data
+    return json.loads(text, object_hook=_plain)
+
+
+def _plain(value: dict):
+    """ansible-inventory writes a !unsafe string as {"__ansible_unsafe": text}: the text."""
+    return value["__ansible_unsafe"] if value.keys() == {"__ansible_unsafe"} else value
 
 
 def _members(data: dict, group: str) -> list[str]:
@@ -204,7 +210,8 @@ def _ssh_options(common_args: str) -> tuple[tuple[str, str], ...]:
         if flag != "-o" or not setting:
             raise HardwayError(f"ansible_ssh_common_args {common_args!r}: only `-o Key=Value` "
                                "options are understood by lab checks")
-        options.append((key, setting))
+        # ssh takes a value in double quotes (a path with spaces); ssh_config quotes it again.
+        options.append((key, setting.removeprefix('"').removesuffix('"')))
     return tuple(options)
 
 

@@ -18,6 +18,16 @@ from pathlib import Path
 
 # The repository holds the Ansible content (roles, labs, site.yml) next to this package.
 REPO = Path(__file__).resolve().parents[2]
+# Local node N's pod network is the Nth /24 of this range (nodes/lifecycle.py).
+LOCAL_POD_RANGE = ipaddress.IPv4Network("10.240.0.0/16")
+# Ranges that look private to Python but cannot carry a lab's traffic.
+_UNUSABLE = {
+    ipaddress.IPv4Network("0.0.0.0/8"): "'this network', which no host can use",
+    ipaddress.IPv4Network("127.0.0.0/8"): "loopback",
+    ipaddress.IPv4Network("169.254.0.0/16"): "link-local, with the cloud metadata address",
+    ipaddress.IPv4Network("224.0.0.0/4"): "multicast",
+    ipaddress.IPv4Network("240.0.0.0/4"): "reserved",
+}
 
 
 class UsageError(Exception):
@@ -52,6 +62,30 @@ def file_errors() -> Iterator[None]:
         raise HardwayError(f"{exc.filename}: {exc.strerror}; {fix}") from None
 
 
+def lab_ranges() -> dict[str, ipaddress.IPv4Network]:
+    """The networks the labs use themselves: every lab_*_cidr in labs/*/vars.yml."""
+    from hardway.labs import lab_variables  # hardway.labs imports this module
+
+    return {f"{key} {value} (labs/*/vars.yml)": ipaddress.IPv4Network(value)
+            for key, value in lab_variables().items()
+            if key.startswith("lab_") and key.endswith("_cidr")}
+
+
+def range_problem(network: ipaddress.IPv4Network,
+                  in_use: dict[str, ipaddress.IPv4Network]) -> str | None:
+    """Why network cannot be a lab network (a node subnet, a pod range), or None: it must be
+    private, usable, and clear of every range in_use (what it is -> network)."""
+    for bad, why in _UNUSABLE.items():
+        if network.overlaps(bad):
+            return f"{network} overlaps {bad} ({why})"
+    if not network.is_private:
+        return f"{network} is not a private range"
+    for what, other in in_use.items():
+        if network.overlaps(other):
+            return f"{network} overlaps {what}"
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     cache: Path
@@ -81,12 +115,13 @@ class Settings:
             raise UsageError(
                 f"HARDWAY_SUBNET={raw!r} is not an IPv4 network ({exc}): use e.g. 10.77.0.0/24"
             ) from None
-        if subnet.prefixlen > 28 or not subnet.is_private:
-            raise UsageError(
-                f"HARDWAY_SUBNET={raw} must be a private range of /28 or larger, e.g. 10.77.0.0/24"
-            )
+        problem = range_problem(subnet, {**lab_ranges(),
+                                         f"the local pod networks {LOCAL_POD_RANGE}": LOCAL_POD_RANGE})
+        if problem or subnet.prefixlen > 28:
+            raise UsageError(f"HARDWAY_SUBNET={raw}: {problem or 'is smaller than /28'}: use a "
+                             "private range of /28 or larger, e.g. 10.77.0.0/24")
         port = env.get("HARDWAY_MIRROR_PORT", "8077")
-        if not port.isdigit() or not 1024 <= int(port) <= 65535:
+        if not (port.isascii() and port.isdigit()) or not 1024 <= int(port) <= 65535:
             raise UsageError(f"HARDWAY_MIRROR_PORT={port!r} must be a port from 1024 to 65535")
         memory = env.get("HARDWAY_NODE_MEMORY", "1536M")
         units = {"K": 2**10, "M": 2**20, "G": 2**30}
@@ -97,7 +132,7 @@ class Settings:
             raise UsageError(f"HARDWAY_NODE_MEMORY={memory!r} must be a size such as 1536M or 2G") \
                 from None
         pids = env.get("HARDWAY_NODE_PIDS", "4096")
-        if not pids.isdigit() or int(pids) < 256:
+        if not (pids.isascii() and pids.isdigit()) or int(pids) < 256:
             raise UsageError(f"HARDWAY_NODE_PIDS={pids!r} must be a number of at least 256")
         if node_memory < 512 * 2**20:
             raise UsageError(f"HARDWAY_NODE_MEMORY={memory} is too small: a node needs 512M or more")
@@ -131,7 +166,11 @@ class Settings:
     @property
     def classes(self) -> Path:
         """Where `hardway class init` writes each class's inventory folder."""
-        return Path(os.environ.get("HARDWAY_CLASSES", str(REPO / "inventories")))
+        folder = Path(os.environ.get("HARDWAY_CLASSES", str(REPO / "inventories")))
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"HARDWAY_CLASSES={folder} is a file: point it at a folder "
+                             "(or unset it for inventories/)")
+        return folder
 
     @property
     def inventory(self) -> Path:

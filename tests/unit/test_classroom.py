@@ -4,15 +4,19 @@ The real-node run (class up, report, the page in Chromium) is tests/integration/
 from __future__ import annotations
 
 import ipaddress
+import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
+from click.testing import CliRunner
 
+from hardway import labs
+from hardway.children import ansible_env, tool
 from hardway.classroom import page, roster
-from hardway.classroom.model import one_line
+from hardway.classroom.model import load_yaml, one_line
 from hardway.classroom.report import Cell, Report, StudentRow
 from hardway.classroom.up import Progress
+from hardway.cli import main
 from hardway.labs import Lab
 from hardway.settings import Settings, UsageError
 
@@ -42,7 +46,7 @@ def test_a_roster_becomes_an_inventory_with_pod_networks_and_lab_08_pairs(tmp_pa
                            "bob,192.0.2.13,,student,2222,\n"
                            "cy,lab-cy.example.org,,,,\n"
                            "dee,192.0.2.15,,,,\n")
-    data = yaml.safe_load(hosts.read_text())["all"]
+    data = load_yaml(hosts.read_text())["all"]
     machines = data["children"]["lab_nodes"]["hosts"]
     assert list(machines) == ["ada-1", "ada-2", "bob-1", "cy-1", "dee-1"]
     assert machines["ada-1"]["lab_peers"] == ["ada-2"] and machines["ada-2"]["lab_peers"] == ["ada-1"]
@@ -56,10 +60,101 @@ def test_a_roster_becomes_an_inventory_with_pod_networks_and_lab_08_pairs(tmp_pa
     assert all(n.prefixlen == 24 and n.subnet_of(ipaddress.IPv4Network("10.200.0.0/16")) for n in nets)
     assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
     assert data["children"]["student_ada"]["hosts"] == {"ada-1": None, "ada-2": None}
-    class_vars = yaml.safe_load((hosts.parent / "group_vars/all.yml").read_text())
+    class_vars = load_yaml((hosts.parent / "group_vars/all.yml").read_text())
     assert class_vars["download_push"] is True and class_vars["lab_class"] == "k8s-101"
-    assert f"UserKnownHostsFile={hosts.parent / 'known_hosts'}" in class_vars["ansible_ssh_common_args"]
+    assert f"UserKnownHostsFile=\"{hosts.parent / 'known_hosts'}\"" in class_vars["ansible_ssh_common_args"]
     assert (hosts.parent / "roster.csv").exists()
+
+
+def ansible(inventory: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("ansible"), "-i", str(inventory), "all", *args], cwd=cwd,
+                          env=ansible_env(), capture_output=True, text=True, timeout=120)
+
+
+def test_ansible_templates_nothing_that_came_from_a_roster(tmp_path, monkeypatch):
+    """Even a value that got past the roster's checks reaches Ansible as text: a real
+    `ansible -m ping` (to a closed port) runs none of the lookups below."""
+    def pwn(what: str) -> str:
+        return f"{{{{ lookup('pipe', 'touch {tmp_path}/pwned-{what}; echo root') }}}}"
+
+    machine = roster.Machine(name="ada-1", student=pwn("student"), address="127.0.0.1",
+                             user=pwn("user"), port=1, key=pwn("key"), row=2,
+                             pod_cidr=pwn("pod"), peers=[pwn("peer")])
+    hosts, class_vars = roster.inventory([roster.Student("ada", [machine])], "k8s",
+                                         tmp_path / "k8s", {})
+    inventory = roster.write(tmp_path / "k8s", hosts, class_vars, "", force=False)
+    result = ansible(inventory, tmp_path, "-m", "ansible.builtin.ping",
+                     "-e", "ansible_ssh_extra_args='-o ConnectTimeout=5'")
+    assert "UNREACHABLE" in result.stdout, result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("pwned")) == []
+
+
+def test_a_roster_reaches_ansible_and_the_lab_checks_unchanged(tmp_path, monkeypatch):
+    key = tmp_path / "keys" / "ada key"
+    key.parent.mkdir()
+    key.write_text("key")
+    hosts, _ = init(tmp_path, monkeypatch, HEADER + f"ada,127.0.0.1,,student_1,2202,{key}\n"
+                    "bob,localhost,,,,\n")
+    result = ansible(hosts, tmp_path, "--limit", "ada-1", "-c", "local", "-m", "ansible.builtin.debug",
+                     "-a", "msg={{ [ansible_host, ansible_user, ansible_port, "
+                     "ansible_ssh_private_key_file, lab_student, lab_peers] | to_json }}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (f'"msg": "[\\"127.0.0.1\\", \\"student_1\\", 2202, \\"{key}\\", \\"ada\\", '
+            '[\\"bob-1\\"]]"') in result.stdout
+    monkeypatch.setenv("HOME", str(tmp_path))  # the lab checks' inventory cache
+    ada, bob = labs.targets(hosts)
+    assert (ada.address, ada.user, ada.port, ada.key) == ("127.0.0.1", "student_1", 2202, str(key))
+    assert ada.variables["lab_peers"] == ["bob-1"] and bob.address == "localhost"
+
+
+def test_a_class_folder_with_a_space_reaches_ssh_as_one_path(tmp_path, monkeypatch):
+    roster_file = tmp_path / "roster.csv"
+    roster_file.write_text(HEADER + "ada,127.0.0.1,,,1,\n")
+    s = settings(tmp_path, monkeypatch)
+    monkeypatch.setenv("HARDWAY_CLASSES", str(tmp_path / "my classes"))
+    hosts, _ = roster.init(s, roster_file, "k8s", "10.200.0.0/16", 24, None, None, False)
+    known = tmp_path / "my classes/k8s/known_hosts"
+    result = ansible(hosts, tmp_path, "-m", "ansible.builtin.ping", "-vvv")
+    assert f"""-o 'UserKnownHostsFile="{known}"'""" in result.stdout, result.stdout
+    monkeypatch.setenv("HOME", str(tmp_path))  # the lab checks' inventory cache
+    [ada] = labs.targets(hosts)
+    assert ("UserKnownHostsFile", str(known)) in ada.ssh_options
+    assert f'UserKnownHostsFile "{known}"' in labs.ssh_config([ada])
+
+
+def test_a_relative_key_path_is_relative_to_the_roster(tmp_path, monkeypatch):
+    folder = tmp_path / "course"
+    (folder / "keys").mkdir(parents=True)
+    (folder / "keys/id").write_text("key")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys/other").write_text("key")
+    (folder / "roster.csv").write_text(HEADER + "ada,192.0.2.1,,,,keys/id\nbob,192.0.2.2,,,,keys/other\n")
+    monkeypatch.chdir(tmp_path)
+    s = settings(tmp_path, monkeypatch)
+    with pytest.raises(roster.RosterError) as caught:
+        roster.init(s, Path("course/roster.csv"), "k8s", "10.200.0.0/16", 24, None, None, False)
+    assert caught.value.problems == [f"row 3: key file {folder / 'keys/other'} does not exist: give "
+                                     "the path of the SSH private key on this machine (absolute, or "
+                                     "relative to the roster), or leave it empty"]
+    (folder / "roster.csv").write_text(HEADER + "ada,192.0.2.1,,,,keys/id\n")
+    hosts, _ = roster.init(s, Path("course/roster.csv"), "k8s", "10.200.0.0/16", 24, None, None,
+                           False)
+    machine = load_yaml(hosts.read_text())["all"]["children"]["lab_nodes"]["hosts"]["ada-1"]
+    assert machine["ansible_ssh_private_key_file"] == str(folder / "keys/id")
+
+
+@pytest.mark.parametrize("command", ["up", "report"])
+def test_a_class_name_is_never_a_path(tmp_path, monkeypatch, command):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "hosts.yml").write_text("all: {}\n")
+    (tmp_path / "classes").mkdir()
+    env = {"HARDWAY_CLASSES": str(tmp_path / "classes"), "HARDWAY_STATE": str(tmp_path / "state")}
+    result = CliRunner().invoke(main, ["class", command, "../outside"], env=env)
+    assert result.exit_code == 2
+    assert result.output == ("error: class name '../outside' is not usable as a folder name: use "
+                             "lower-case letters, digits, dashes and underscores, e.g. k8s-net-2026\n")
+    assert not (tmp_path / "state").exists()
 
 
 @pytest.mark.parametrize(("rows", "expected"), [
@@ -70,9 +165,17 @@ def test_a_roster_becomes_an_inventory_with_pod_networks_and_lab_08_pairs(tmp_pa
     ("ada,192.0.2.11,,,,\nada,192.0.2.12,,,,\n", "row 3: student ada is already on row 2"),
     ("ada,192.0.2.300,,,,\n", "row 2: machine1 '192.0.2.300' is neither an IP address nor a host name"),
     ("ada,192.0.2.11,,,ssh,\n", "row 2: port 'ssh' is not a port"),
-    ("ada,192.0.2.11,,,,/nonexistent/key\n", "row 2: key file /nonexistent/key does not exist"),
+    ("ada,192.0.2.11,,,,/nonexistent/key\n", "row 2: key file /nonexistent/key does not exist:"),
     ("Ada Lovelace,192.0.2.11,,,,\n", "row 2: student 'Ada Lovelace' cannot name a machine"),
     ("ada,192.0.2.11,,,,,extra\n", "row 2: 7 fields for 6 columns"),
+    ("ada,192.0.2.11,,\"{{ lookup('pipe','id') }}\",,\n", "row 2: user \"{{ lookup('pipe','id') }}\" "
+     "is not a login name"),
+    ("ada,192.0.2.11,,a b,,\n", "row 2: user 'a b' is not a login name"),
+    ("ada,192.0.2.11,,-oProxyCommand=id,,\n", "row 2: user '-oProxyCommand=id' is not a login name"),
+    ("ada,192.0.2.11,,,,\"{{lookup('pipe','id')}}\"\n", "row 2: key path \"{{lookup('pipe','id')}}\" "
+     "holds {{, {%, {# or a double quote"),
+    ("ada,192.0.2.11,,,,{#x\n", "holds {{, {%, {# or a double quote"),
+    ("ada,192.0.2.11,,ro\x1bot,,\n", "row 2: a control character in user"),
     ("", "no students"),
 ])
 def test_bad_rows_are_named_with_the_fix_and_nothing_is_written(tmp_path, monkeypatch, rows,
@@ -100,7 +203,12 @@ def test_a_wrong_header_names_the_columns(tmp_path, monkeypatch):
     ("10.200.0.1/16", 24, "is not an IPv4 network"),
     ("8.8.0.0/16", 24, "not a private range"),
     ("10.200.0.0/24", 20, "does not fit"),
-    ("10.32.0.0/16", 24, "overlaps lab 10's service network"),
+    ("10.32.0.0/16", 24, r"overlaps lab_service_cidr 10\.32\.0\.0/24 \(labs/\*/vars\.yml\)"),
+    ("127.0.0.0/16", 24, r"overlaps 127\.0\.0\.0/8 \(loopback\)"),
+    ("169.254.0.0/16", 24, "link-local, with the cloud metadata address"),
+    ("0.0.0.0/16", 24, "'this network', which no host can use"),
+    ("240.0.0.0/16", 24, "reserved"),
+    ("100.64.0.0/16", 24, "not a private range"),
 ])
 def test_a_bad_pod_range_is_refused(tmp_path, monkeypatch, pod_range, prefix, expected):
     with pytest.raises(UsageError, match=expected):
@@ -117,9 +225,17 @@ def test_more_machines_than_the_range_holds_names_the_first_row_left_out(tmp_pat
     assert not (tmp_path / "classes").exists()
 
 
-def test_a_machine_inside_the_pod_range_is_refused(tmp_path, monkeypatch):
-    with pytest.raises(UsageError, match="row 2: machine 10.200.7.1 lies inside the pod range"):
-        init(tmp_path, monkeypatch, HEADER + "ada,10.200.7.1,,,,\n")
+def test_every_machine_inside_the_pod_range_or_a_lab_range_is_named(tmp_path, monkeypatch):
+    with pytest.raises(roster.RosterError) as caught:
+        init(tmp_path, monkeypatch, HEADER + "ada,10.200.7.1,,,,\nbob,192.0.2.2,,,,\n"
+             "cy,10.32.0.5,10.200.9.9,,,\n")
+    assert [p.split(": the")[0] for p in caught.value.problems] == [
+        "row 2: machine 10.200.7.1 lies in the pod range 10.200.0.0/16: choose a --pod-range "
+        "clear of the machines, or give the machine another address",
+        "row 4: machine 10.32.0.5 lies in lab_service_cidr 10.32.0.0/24 (labs/*/vars.yml): choose "
+        "a --pod-range clear of the machines, or give the machine another address",
+        "row 4: machine 10.200.9.9 lies in the pod range 10.200.0.0/16: choose a --pod-range "
+        "clear of the machines, or give the machine another address"]
 
 
 def test_an_existing_class_is_kept_unless_forced_and_its_known_hosts_survive(tmp_path, monkeypatch):

@@ -14,6 +14,53 @@ import yaml
 from hardway.settings import HardwayError, Settings, UsageError
 
 
+class Unsafe(str):
+    """A string Ansible must never template: written to an inventory with the !unsafe tag."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Dumper.add_representer(Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", value))
+_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def unsafe(data):
+    """Every string value in data (not the mapping keys) marked Unsafe."""
+    if isinstance(data, str):
+        return Unsafe(data)
+    if isinstance(data, dict):
+        return {key: unsafe(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [unsafe(value) for value in data]
+    return data
+
+
+def dump_yaml(data) -> str:
+    """YAML for Ansible, Unsafe strings tagged !unsafe."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False)
+
+
+def load_yaml(text: str):
+    """YAML as dump_yaml writes it: !unsafe strings read as plain strings."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader with one more tag
+
+
+_CLASS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+
+
+def check_class_name(name: str) -> None:
+    """A class name is a folder name under the classes folder and under the state, never a path."""
+    if not _CLASS.match(name):
+        raise UsageError(f"class name {name!r} is not usable as a folder name: use lower-case "
+                         "letters, digits, dashes and underscores, e.g. k8s-net-2026")
+
+
 def one_line(text: str) -> str:
     """One line of an Ansible failure message; for a failed SSH connection, what ssh said."""
     text = " ".join(text.split()).removeprefix("Task failed: ")
@@ -43,6 +90,7 @@ class Classroom:
 
     @classmethod
     def open(cls, settings: Settings, name: str) -> Classroom:
+        check_class_name(name)
         folder = settings.classes / name
         if not (folder / "hosts.yml").exists():
             known = sorted(p.parent.name for p in settings.classes.glob("*/roster.csv"))
@@ -57,7 +105,7 @@ class Classroom:
 
     def machines(self) -> list[Machine]:
         try:
-            data = yaml.safe_load(self.inventory.read_text()) or {}
+            data = load_yaml(self.inventory.read_text()) or {}
             hosts = data.get("all", {}).get("children", {}).get("lab_nodes", {}).get("hosts") or {}
         except (yaml.YAMLError, AttributeError) as exc:
             raise HardwayError(f"{self.inventory} is not an inventory hardway wrote "

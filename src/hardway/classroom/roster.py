@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import re
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -17,18 +18,26 @@ from pathlib import Path
 
 import yaml
 
+from hardway.classroom.model import Unsafe, check_class_name, dump_yaml, unsafe
 from hardway.mirror.store import Mirror
 from hardway.provision import mirror_vars
-from hardway.settings import Settings, UsageError
+from hardway.settings import Settings, UsageError, lab_ranges, range_problem
 
 COLUMNS = ("student", "machine1", "machine2", "user", "port", "key")
+# A roster is a line per student: anything larger is the wrong file.
+MAX_ROSTER = 2**20
+MAX_FIELD = 4096
 REQUIRED = ("student", "machine1")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*"
                        r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
-_CLASS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
-# Lab 10 puts its service network here; pod networks must stay clear of it.
-SERVICE_CIDR = ipaddress.IPv4Network("10.32.0.0/24")
+# A login name as useradd accepts it by default (and at most 32 characters): nothing ssh
+# could read as an option, nothing a shell or a template would act on.
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# Ansible would template a value holding {{, {% or {#, and ssh's IdentityFile="..." cannot
+# hold a double quote; a key path never needs them.
+_KEY_REJECTS = ("{{", "{%", "{#", '"')
+
 
 
 @dataclass
@@ -60,6 +69,10 @@ class RosterError(UsageError):
 
 
 def _address_problem(value: str) -> str:
+    # No IPv6 scope (fe80::1%eth0): Python takes any text after the %, and the address goes
+    # into commands on the nodes (lab 08's routes).
+    if "%" in value:
+        return f"{value!r} has a scope (%...), which hardway does not take"
     try:
         ipaddress.ip_address(value)
         return ""
@@ -70,20 +83,46 @@ def _address_problem(value: str) -> str:
     return f"{value!r} is neither an IP address nor a host name"
 
 
-def read(path: Path) -> list[Student]:
-    """The students of a roster file, or a RosterError listing every bad row."""
+def text(path: Path) -> str:
+    """A roster file's text: UTF-8 (with or without the BOM spreadsheets write), small."""
     if not path.is_file():
         raise UsageError(f"no roster at {path}: write a CSV with the header "
                          f"{','.join(COLUMNS)} (docs/classroom.md)")
+    try:
+        data = path.read_bytes()[:MAX_ROSTER + 1]
+    except OSError as exc:
+        raise UsageError(f"cannot read the roster {path}: {exc.strerror}") from None
+    if len(data) > MAX_ROSTER:
+        raise UsageError(f"{path} is larger than {MAX_ROSTER // 2**20} MiB: a roster is one short "
+                         "line per student; is it the right file?")
+    if b"\0" in data:
+        raise UsageError(f"{path} holds NUL bytes, so it is binary or UTF-16: save the roster "
+                         "as CSV UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                         f"{exc.start}): save the roster as CSV UTF-8") from None
+
+
+def _fields(line: str) -> list[str] | None:
+    """The fields of a line, or None for a field over the csv module's limit (128 KiB)."""
+    try:
+        return next(csv.reader([line]))
+    except csv.Error:
+        return None
+
+
+def read(path: Path) -> list[Student]:
+    """The students of a roster file, or a RosterError listing every bad row."""
     # Rows are numbered as the file's lines, so "row 6" is line 6 in the instructor's editor.
-    rows = [(number, next(csv.reader([line])))
-            for number, line in enumerate(path.read_text().splitlines(), start=1)
+    rows = [(number, _fields(line)) for number, line in enumerate(text(path).splitlines(), start=1)
             if line.strip() and not line.lstrip().startswith("#")]
     if not rows:
         raise UsageError(f"{path} is empty: add the header {','.join(COLUMNS)} and one row "
                          "per student")
     header_row, header_fields = rows[0]
-    header = [h.strip().lower() for h in header_fields]
+    header = [h.strip().lower() for h in header_fields or []]
     unknown = [h for h in header if h not in COLUMNS]
     missing = [c for c in REQUIRED if c not in header]
     if unknown or missing:
@@ -97,11 +136,20 @@ def read(path: Path) -> list[Student]:
     seen_students: dict[str, int] = {}
     seen_machines: dict[tuple[str, int], int] = {}
     for number, raw in rows[1:]:
+        if raw is None or any(len(value) > MAX_FIELD for value in raw):
+            problems.append(f"row {number}: a field is longer than {MAX_FIELD} characters: "
+                            "check the row")
+            continue
         if len(raw) > len(header):
             problems.append(f"row {number}: {len(raw)} fields for {len(header)} columns: "
                             "remove the extra commas")
             continue
         row = {h: (raw[i].strip() if i < len(raw) else "") for i, h in enumerate(header)}
+        control = [h for h, value in row.items() if any(ord(c) < 32 or c == "\x7f" for c in value)]
+        if control:
+            problems.append(f"row {number}: a control character in {', '.join(control)}: "
+                            "retype the field as plain text")
+            continue
         name = row["student"].lower()
         if not name:
             problems.append(f"row {number}: no student name: fill the student column")
@@ -116,14 +164,27 @@ def read(path: Path) -> list[Student]:
             continue
         seen_students[name] = number
         port_text = row.get("port") or "22"
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
             problems.append(f"row {number}: port {port_text!r} is not a port: use 1-65535 "
                             "or leave it empty for 22")
             continue
+        user = row.get("user") or "root"
+        if not _USER.match(user):
+            problems.append(f"row {number}: user {user!r} is not a login name: use lower-case "
+                            "letters, digits, _ and - (not first), up to 32, or leave it empty "
+                            "for root")
+            continue
         key = row.get("key", "")
-        if key and not Path(key).expanduser().is_file():
-            problems.append(f"row {number}: key file {key} does not exist here: give the path "
-                            "of the SSH private key on this machine, or leave it empty")
+        if any(mark in key for mark in _KEY_REJECTS):
+            problems.append(f"row {number}: key path {key!r} holds {{{{, {{%, {{# or a double "
+                            "quote: rename the key file")
+            continue
+        # A relative key path is relative to the roster, wherever hardway runs from.
+        key_path = (path.parent / Path(key).expanduser()).resolve() if key else None
+        if key_path and not key_path.is_file():
+            problems.append(f"row {number}: key file {key_path} does not exist: give the path "
+                            "of the SSH private key on this machine (absolute, or relative to "
+                            "the roster), or leave it empty")
             continue
         addresses = [a for a in (row["machine1"], row.get("machine2", "")) if a]
         if not row["machine1"]:
@@ -145,8 +206,8 @@ def read(path: Path) -> list[Student]:
                 continue
             seen_machines[where] = number
             machines.append(Machine(name=f"{name}-{index}", student=name, address=address,
-                                    user=row.get("user") or "root", port=int(port_text),
-                                    key=str(Path(key).expanduser()) if key else "", row=number))
+                                    user=user, port=int(port_text),
+                                    key=str(key_path or ""), row=number))
         students.append(Student(name=name, machines=machines))
     if not students and not problems:
         problems.append("no students: add one row per student below the header")
@@ -162,19 +223,17 @@ def parse_range(pod_range: str, prefix: int) -> ipaddress.IPv4Network:
     except ValueError as exc:
         raise UsageError(f"--pod-range {pod_range!r} is not an IPv4 network ({exc}): "
                          "use one such as 10.200.0.0/16") from None
-    if not network.is_private:
-        raise UsageError(f"--pod-range {pod_range} is not a private range: use one such as "
-                         "10.200.0.0/16")
+    problem = range_problem(network, lab_ranges())
+    if problem:
+        raise UsageError(f"--pod-range {problem}: use a private range such as 10.200.0.0/16")
     if not 16 <= prefix <= 28 or prefix < network.prefixlen:
         raise UsageError(f"--pod-prefix /{prefix} does not fit in {network}: use a prefix "
                          f"from /{max(16, network.prefixlen)} to /28, e.g. /24")
-    if network.overlaps(SERVICE_CIDR):
-        raise UsageError(f"--pod-range {network} overlaps lab 10's service network "
-                         f"{SERVICE_CIDR}: use one such as 10.200.0.0/16")
     return network
 
 
-def assign(students: list[Student], network: ipaddress.IPv4Network, prefix: int) -> list[str]:
+def assign(students: list[Student], network: ipaddress.IPv4Network, prefix: int,
+           source: str) -> list[str]:
     """Give every machine a pod network and its lab 08 partners; returns warnings.
     Fails, naming the first row that does not fit, when the range is too small."""
     subnets = network.subnets(new_prefix=prefix)
@@ -183,17 +242,18 @@ def assign(students: list[Student], network: ipaddress.IPv4Network, prefix: int)
     for machine in machines:
         subnet = next(subnets, None)
         if subnet is None:
-            raise RosterError("roster", [
+            raise RosterError(source, [
                 f"row {machine.row}: no pod network left for {machine.name}: {network} holds "
                 f"{capacity} /{prefix} networks and the class needs {len(machines)}; use a "
                 f"larger --pod-range or a longer --pod-prefix"])
         machine.pod_cidr = str(subnet)
-    for machine in machines:
-        for_address = _ip(machine.address)
-        if for_address and for_address in network:
-            raise RosterError("roster", [
-                f"row {machine.row}: machine {machine.address} lies inside the pod range "
-                f"{network}: choose a --pod-range that no machine address falls in"])
+    # A machine must not sit in a network its own routes send elsewhere.
+    taken = {f"the pod range {network}": network, **lab_ranges()}
+    inside = [f"row {m.row}: machine {m.address} lies in {what}: choose a --pod-range "
+              "clear of the machines, or give the machine another address" for m in machines
+              for what, other in taken.items() if (ip := _ip(m.address)) and ip in other]
+    if inside:
+        raise RosterError(source, inside)
     warnings = []
     alone = []
     for student in students:
@@ -233,7 +293,13 @@ def inventory(students: list[Student], name: str, folder: Path,
             entry["ansible_port"] = machine.port
         if machine.key:
             entry["ansible_ssh_private_key_file"] = machine.key
-        hosts[machine.name] = entry
+        # Nothing from a roster is ever templated by Ansible, whatever got past read().
+        hosts[machine.name] = unsafe(entry)
+    known_hosts = folder.absolute() / "known_hosts"
+    if any(c == '"' or ord(c) < 32 for c in str(known_hosts)):
+        raise UsageError(f"the class folder {folder} has a double quote or a control character "
+                         "in its path, which ssh cannot take: set HARDWAY_CLASSES to a plain path")
+    known = shlex.quote(f'UserKnownHostsFile="{known_hosts}"')
     groups = {f"student_{s.name.replace('-', '_')}": {"hosts": {m.name: None for m in s.machines}}
               for s in students}
     class_vars = {
@@ -241,9 +307,11 @@ def inventory(students: list[Student], name: str, folder: Path,
         "ansible_user": "root",
         # Trust each machine's host key on first contact, and keep the keys with the class
         # rather than in the instructor's own known_hosts.
-        "ansible_ssh_common_args": f"-o StrictHostKeyChecking=accept-new "
-                                   f"-o UserKnownHostsFile={folder / 'known_hosts'} "
-                                   "-o ServerAliveInterval=5 -o ServerAliveCountMax=3",
+        # Ansible splits these as a shell would, then ssh reads the value: the path is
+        # quoted for both, so a class folder may have spaces in it.
+        "ansible_ssh_common_args": Unsafe(
+            f"-o StrictHostKeyChecking=accept-new -o {known} "
+            "-o ServerAliveInterval=5 -o ServerAliveCountMax=3"),
         # Fetch each artifact once, on this machine, and push it to every student machine.
         "download_push": True,
         **extra_vars,
@@ -261,12 +329,12 @@ def write(folder: Path, hosts: dict, class_vars: dict, roster_text: str, force: 
     try:
         header = ("# Written by `hardway class init` from roster.csv (kept beside it).\n"
                   "# Re-run `hardway class init --force` after editing the roster.\n")
-        (staging / "hosts.yml").write_text(header + yaml.safe_dump(hosts, sort_keys=False))
+        (staging / "hosts.yml").write_text(header + dump_yaml(hosts))
         (staging / "group_vars").mkdir()
         (staging / "group_vars/all.yml").write_text(
             header + "# Every other knob, with its default: "
             "inventories/classroom/group_vars/lab_nodes.yml\n" +
-            yaml.safe_dump(class_vars, sort_keys=False))
+            dump_yaml(class_vars))
         (staging / "roster.csv").write_text(roster_text)
         known = folder / "known_hosts"
         if known.exists():
@@ -284,19 +352,10 @@ def write(folder: Path, hosts: dict, class_vars: dict, roster_text: str, force: 
     return folder / "hosts.yml"
 
 
-def class_name_problem(name: str) -> str:
-    if _CLASS.match(name):
-        return ""
-    return (f"class name {name!r} is not usable as a folder name: use lower-case letters, "
-            "digits, dashes and underscores, e.g. k8s-net-2026")
-
-
 def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: int,
          mirror_url: str | None, vars_file: Path | None, force: bool) -> tuple[Path, list[str]]:
     """Check everything, then write inventories/NAME/; returns hosts.yml and warnings."""
-    problem = class_name_problem(name)
-    if problem:
-        raise UsageError(problem)
+    check_class_name(name)
     network = parse_range(pod_range, prefix)
     extra: dict = {}
     if mirror_url:
@@ -311,17 +370,18 @@ def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: in
     if vars_file:
         try:
             more = yaml.safe_load(vars_file.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"--vars {vars_file}: cannot read it as YAML ({exc})") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise UsageError(f"--vars {vars_file}: cannot read it as YAML "
+                             f"({' '.join(str(exc).split())})") from None
         if not isinstance(more, dict):
             raise UsageError(f"--vars {vars_file} must hold a mapping of variable: value")
         extra.update(more)
     students = read(roster)
-    warnings = assign(students, network, prefix)
+    warnings = assign(students, network, prefix, str(roster))
     folder = settings.classes / name
     hosts, class_vars = inventory(students, name, folder, extra)
     new_class = not folder.exists()
-    written = write(folder, hosts, class_vars, roster.read_text(), force)
+    written = write(folder, hosts, class_vars, text(roster), force)
     if new_class:
         # A new class starts with no progress, even if an old one had the same name.
         shutil.rmtree(settings.state / "classes" / name, ignore_errors=True)

@@ -28,7 +28,7 @@ import yaml
 from hardway.children import last_line, run
 from hardway.children import start as start_child
 from hardway.nodes import cgroups, host, image
-from hardway.settings import HardwayError, Settings, UsageError
+from hardway.settings import LOCAL_POD_RANGE, HardwayError, Settings, UsageError
 
 MAX_NODES = 8
 # How a node lets its admin in: as root, or like a cloud VM, as this user with
@@ -324,8 +324,9 @@ class Lab:
     def write_inventory(self, nodes: list[Node]) -> Path:
         inventory = self.s.inventory
         inventory.mkdir(parents=True, exist_ok=True)
+        pod_networks = list(LOCAL_POD_RANGE.subnets(new_prefix=24))
         hosts = {n.name: {"ansible_host": n.address, "ansible_user": n.user,
-                          "lab_pod_cidr": f"10.240.{n.index}.0/24"} for n in nodes}
+                          "lab_pod_cidr": str(pod_networks[n.index])} for n in nodes}
         data = {"all": {
             "children": {"lab_nodes": {"hosts": hosts}},
             "vars": {
