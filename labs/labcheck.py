@@ -22,6 +22,12 @@ STARTING = "still starting: "
 # Seconds after a change in which the kubelet or containerd may not have acted on it yet:
 # the kubelet rereads manifests every 5 s, retries a pod's sandbox about every 10 s.
 SETTLE = 15
+# How long after a manifest changed a stopped old copy of its pod still means "the new
+# copy is on its way" (its old containers may take a 30 s grace period to stop).
+REPLACE_WINDOW = 60
+# The kubelet's own list of the pods it wants (static pods included): a sandbox it no
+# longer wants is an old copy on its way out.
+KUBELET_PODS = "https://127.0.0.1:10250/pods"
 
 
 def starting(what: str, retry: int = 5) -> AssertionError:
@@ -37,9 +43,9 @@ class Node:
         out = host.run(
             "set -e; hostname; echo @@; crictl pods -o json; echo @@; crictl ps -a -o json; "
             f"echo @@; date +%s; echo @@; stat -c '%Y %n' {MANIFESTS}/* {CNI_CONFIGS}/* "
-            "2>/dev/null || true")
+            f"2>/dev/null || true; echo @@; curl -sk -m 2 {KUBELET_PODS} || true")
         parts = out.stdout.split("@@")
-        if out.rc != 0 or len(parts) != 5:
+        if out.rc != 0 or len(parts) != 6:
             detail = (out.stderr.strip().splitlines() or ["no answer"])[-1]
             raise AssertionError(f"crictl does not answer on this node ({detail}): is "
                                  "containerd running? (`systemctl status containerd`)")
@@ -53,6 +59,12 @@ class Node:
         for line in parts[4].strip().splitlines():
             stamp, _, path = line.partition(" ")
             self.changed[path] = int(stamp)
+        # The pods the kubelet wants now, by uid; None if it does not answer.
+        self.wanted: set[str] | None = None
+        try:
+            self.wanted = {p["metadata"]["uid"] for p in json.loads(parts[5])["items"] or []}
+        except (ValueError, KeyError, TypeError):
+            pass
 
     # -- what changed lately --------------------------------------------------------
 
@@ -76,10 +88,26 @@ class Node:
         wanted = f"{name}-{self.name}"
         return [p for p in self.pods if p["metadata"]["name"] == wanted]
 
+    def leaving(self, sandbox: dict) -> bool:
+        """Is this sandbox an old copy the kubelet is tearing down (its manifest changed
+        or went away)?"""
+        return self.wanted is not None and sandbox["metadata"]["uid"] not in self.wanted
+
     def pod(self, name: str) -> dict | None:
-        """The pod's live sandbox: the newest Ready one."""
-        ready = [p for p in self.sandboxes(name) if p["state"] == "SANDBOX_READY"]
+        """The pod's live sandbox: the newest Ready one the kubelet still wants."""
+        ready = [p for p in self.sandboxes(name)
+                 if p["state"] == "SANDBOX_READY" and not self.leaving(p)]
         return ready[0] if ready else None
+
+    def replacing(self, name: str) -> bool:
+        """Is the kubelet between an old copy of the pod and its new one? It makes the new
+        copy only once the old one has stopped, and that can take a grace period."""
+        old = [p for p in self.sandboxes(name) if self.leaving(p)]
+        if any(p["state"] == "SANDBOX_READY" for p in old):
+            return True
+        found = self.manifest_for(name)
+        age = self.now - self.changed.get(f"{MANIFESTS}/{found[0]}", 0) if found else None
+        return bool(old) and age is not None and age < REPLACE_WINDOW
 
     def containers_of(self, name: str, container: str | None = None) -> list[dict]:
         pod = self.pod(name)
@@ -93,8 +121,8 @@ class Node:
         return found[0] if found else None
 
     def describe(self, name: str) -> str:
-        """What the node shows of a pod, for a failure message."""
-        sandboxes = self.sandboxes(name)
+        """What the node shows of a pod, for a failure message (old copies left aside)."""
+        sandboxes = [p for p in self.sandboxes(name) if not self.leaving(p)]
         if not sandboxes and self.manifest_for(name):
             return (f"the kubelet has made no pod {name} from {MANIFESTS}/{self.manifest_for(name)[0]} "
                     "(`journalctl -u kubelet --since -2min` says why)")
@@ -108,7 +136,7 @@ class Node:
     def pod_names(self) -> list[str]:
         suffix = f"-{self.name}"
         return sorted({p["metadata"]["name"].removesuffix(suffix) for p in self.pods
-                       if p["state"] == "SANDBOX_READY"})
+                       if p["state"] == "SANDBOX_READY" and not self.leaving(p)})
 
     def require_running(self, name: str, container: str | None = None, why: str = "") -> dict:
         """The pod's running container; or a failure saying what is there instead, which is
@@ -121,6 +149,8 @@ class Node:
         # A container that ran and exited is crashing, not starting.
         crashed = any(c["state"] == "CONTAINER_EXITED" for c in self.containers_of(name, container))
         declared = pod is not None or self.manifest_for(name) is not None
+        if self.replacing(name) and not crashed:
+            raise starting(f"the kubelet is replacing pod {name}: its old copy is still stopping")
         if (self.settling() or young) and declared and not crashed:
             raise starting(f"{self.describe(name)}; the kubelet is still acting on a change")
         if pod is None:

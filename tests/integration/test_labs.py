@@ -28,6 +28,7 @@ kind: Pod
 metadata: {{name: decoy}}
 spec:
   hostNetwork: true
+  terminationGracePeriodSeconds: 2
   containers:
     - name: web
       image: {BUSYBOX}
@@ -82,8 +83,9 @@ MISTAKES = {
 # Undo what a mistake left outside the lab's own reset (a firewall rule is not the lab's).
 UNDO = {"05": "iptables -D FORWARD -p tcp --dport 80 -j DROP"}
 # A correct variant of the student's own: it must pass.
-VARIANTS = {"01": "rm -f /etc/kubernetes/manifests/*; crictl pods -q | xargs -r crictl stopp >/dev/null; "
-                  f"crictl pods -q | xargs -r crictl rmp -f >/dev/null; {OWN_NGINX}",
+# (lab 01: the student removes the mistake, waits for its pods to go, writes their own.)
+VARIANTS = {"01": "rm -f /etc/kubernetes/manifests/*; "
+                  "while crictl pods --state ready -q | grep -q .; do sleep 1; done\n" + OWN_NGINX,
             "04": "cp /root/lab/04/10-bridge.conf /etc/cni/net.d/"}
 
 

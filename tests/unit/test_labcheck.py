@@ -1,0 +1,89 @@
+"""labs/labcheck.py's reading of a node, from what a node really prints: a pod being
+replaced is "still starting", never judged by its old copy."""
+
+from __future__ import annotations
+
+import json
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from hardway.labs import LABS
+
+sys.path.insert(0, str(LABS))
+from labcheck import STARTING, Node  # noqa: E402
+
+NOW = 1_800_000_000
+NGINX = "/etc/kubernetes/manifests/static-nginx.yaml"
+MANIFEST = "apiVersion: v1\nkind: Pod\nmetadata: {name: static-nginx}\n"
+
+
+def sandbox(uid: str, created: int) -> dict:
+    return {"id": f"sb-{uid}", "metadata": {"name": "static-nginx-node1", "uid": uid},
+            "state": "SANDBOX_READY", "createdAt": str(created * 10**9)}
+
+
+def container(uid: str, name: str, state: str, attempt: int = 0) -> dict:
+    return {"id": f"c-{uid}-{attempt}", "podSandboxId": f"sb-{uid}", "createdAt": str(NOW * 10**9),
+            "metadata": {"name": name, "attempt": attempt}, "state": state}
+
+
+class FakeHost:
+    """Answers the snapshot command as a node does; anything else from `extra`."""
+
+    def __init__(self, pods, containers, wanted: list[str] | None, changed: int):
+        kubelet = json.dumps({"items": [{"metadata": {"uid": u}} for u in wanted]}) \
+            if wanted is not None else ""
+        self.snapshot = "@@".join([
+            "node1\n", json.dumps({"items": pods}), json.dumps({"containers": containers}),
+            f"{NOW}\n", f"{changed} {NGINX}\n", kubelet])
+
+    def run(self, command: str):
+        if command.startswith("set -e; hostname"):
+            return SimpleNamespace(rc=0, stdout=self.snapshot, stderr="")
+        if command.startswith("for f in"):
+            return SimpleNamespace(rc=0, stdout=f"@@{NGINX}\n{MANIFEST}", stderr="")
+        raise AssertionError(f"unexpected command {command}")
+
+
+def test_an_old_copy_still_stopping_is_starting_not_a_crash():
+    # The student replaced a crashing nginx 40 s ago; the kubelet wants the new pod (uid
+    # new) and waits for the old copy (uid old) to stop before making it.
+    host = FakeHost([sandbox("old", NOW - 60)], [container("old", "nginx", "CONTAINER_EXITED", 1)],
+                    wanted=["new"], changed=NOW - 40)
+    with pytest.raises(AssertionError, match=f"^{STARTING}the kubelet is replacing pod static-nginx"):
+        Node(host).require_running("static-nginx")
+
+
+def test_the_new_copy_is_judged_even_while_the_old_one_stops():
+    pods = [sandbox("new", NOW - 5), sandbox("old", NOW - 60)]
+    containers = [container("new", "web", "CONTAINER_RUNNING"),
+                  container("old", "nginx", "CONTAINER_EXITED", 1)]
+    node = Node(FakeHost(pods, containers, wanted=["new"], changed=NOW - 40))
+    assert node.require_running("static-nginx")["metadata"]["name"] == "web"
+    assert node.pod_names() == ["static-nginx"]
+
+
+def test_a_pod_the_kubelet_wants_that_crashes_fails_with_what_was_seen():
+    host = FakeHost([sandbox("only", NOW - 60)], [container("only", "nginx", "CONTAINER_EXITED", 3)],
+                    wanted=["only"], changed=NOW - 60)
+    with pytest.raises(AssertionError, match="nginx exited \\(attempt 3\\).*is not running"):
+        Node(host).require_running("static-nginx")
+
+
+def test_without_the_kubelet_every_ready_sandbox_counts():
+    host = FakeHost([sandbox("old", NOW - 60)], [container("old", "nginx", "CONTAINER_EXITED", 1)],
+                    wanted=None, changed=NOW - 60)
+    with pytest.raises(AssertionError, match="is not running"):
+        Node(host).require_running("static-nginx")
+
+
+def test_a_stopped_old_copy_means_starting_only_just_after_the_manifest_changed():
+    old = dict(sandbox("old", NOW - 60), state="SANDBOX_NOTREADY")
+    soon = FakeHost([old], [], wanted=["new"], changed=NOW - 20)
+    with pytest.raises(AssertionError, match=f"^{STARTING}the kubelet is replacing"):
+        Node(soon).require_running("static-nginx")
+    later = FakeHost([old], [], wanted=["new"], changed=NOW - 120)
+    with pytest.raises(AssertionError, match="^the kubelet has made no pod static-nginx from "):
+        Node(later).require_running("static-nginx")
