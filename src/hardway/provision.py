@@ -13,7 +13,7 @@ from hardway.children import ansible_env, run, tool
 from hardway.mirror import artifacts, build, images, serve
 from hardway.mirror.store import Mirror
 from hardway.nodes import image
-from hardway.nodes.lifecycle import Lab, Node
+from hardway.nodes.lifecycle import Lab, Node, check_count
 from hardway.settings import REPO, HardwayError, Settings
 
 Log = Callable[[str], None]
@@ -82,6 +82,7 @@ def health(lab: Lab, node: Node, deadline: float = 60) -> Health:
 
 def up(settings: Settings, count: int | None, log: Log, site: bool = True,
        system: str = image.DEFAULT_SYSTEM, login: str = "root") -> list[Health]:
+    check_count(count)  # before minutes of building, not after
     mirror = build.build(settings, log)
     images.build_all(settings, mirror, log)
     checked, problems = mirror.verify()

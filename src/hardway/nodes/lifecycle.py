@@ -72,6 +72,11 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def check_count(count: int | None) -> None:
+    if count is not None and not 1 <= count <= MAX_NODES:
+        raise UsageError(f"--count must be from 1 to {MAX_NODES}")
+
+
 class Lab:
     """The set of local nodes that one bridge and state directory describe."""
 
@@ -156,6 +161,7 @@ class Lab:
             raise UsageError(f"--os {system!r} is not one we build: use {' or '.join(image.SYSTEMS)}")
         if login not in LOGINS:
             raise UsageError(f"--login {login!r}: use {' or '.join(LOGINS)}")
+        check_count(count)
         problems = host.blocking_problems(self.s)
         if problems:
             raise HardwayError("the host is not ready for lab nodes:\n" + "\n".join(
@@ -164,8 +170,6 @@ class Lab:
             existing = self.load()
             if count is None:
                 count = max(len(existing), 1)
-            if not 1 <= count <= MAX_NODES:
-                raise UsageError(f"--count must be from 1 to {MAX_NODES}")
             if len(existing) > count:
                 raise UsageError(f"{len(existing)} nodes exist already; run `hardway nodes down` "
                                  f"first to start over with {count}")
@@ -382,10 +386,10 @@ class Lab:
         shutil.rmtree(propagate, ignore_errors=True)
 
     def restart(self, name: str) -> Node:
+        if name not in {n.name for n in self.load()}:
+            raise UsageError(f"no node called {name}; `hardway nodes list` shows the nodes")
         with self.locked():
             nodes = {n.name: n for n in self.load()}
-            if name not in nodes:
-                raise UsageError(f"no node called {name}; `hardway nodes list` shows the nodes")
             node = nodes[name]
             self.stop(node)
             self.start(node)
