@@ -22,9 +22,6 @@ STARTING = "still starting: "
 # Seconds after a change in which the kubelet or containerd may not have acted on it yet:
 # the kubelet rereads manifests every 5 s, retries a pod's sandbox about every 10 s.
 SETTLE = 15
-# How long after a manifest changed a stopped old copy of its pod still means "the new
-# copy is on its way" (its old containers may take a 30 s grace period to stop).
-REPLACE_WINDOW = 60
 # The kubelet's own list of the pods it wants (static pods included): a sandbox it no
 # longer wants is an old copy on its way out.
 KUBELET_PODS = "https://127.0.0.1:10250/pods"
@@ -59,11 +56,16 @@ class Node:
         for line in parts[4].strip().splitlines():
             stamp, _, path = line.partition(" ")
             self.changed[path] = int(stamp)
-        # The pods the kubelet wants now, by uid; None if it does not answer.
-        self.wanted: set[str] | None = None
+        # The pods the kubelet wants now: uid -> (pod name, has it begun on the pod);
+        # None if it does not answer.
+        self.wanted: dict[str, tuple[str, bool]] | None = None
         try:
-            self.wanted = {p["metadata"]["uid"] for p in json.loads(parts[5])["items"] or []}
-        except (ValueError, KeyError, TypeError):
+            self.wanted = {
+                p["metadata"]["uid"]: (p["metadata"]["name"], bool(
+                    (p.get("status") or {}).get("startTime")
+                    or (p.get("status") or {}).get("phase", "Pending") != "Pending"))
+                for p in json.loads(parts[5])["items"] or []}
+        except (ValueError, KeyError, TypeError, AttributeError):
             pass
 
     # -- what changed lately --------------------------------------------------------
@@ -100,14 +102,12 @@ class Node:
         return ready[0] if ready else None
 
     def replacing(self, name: str) -> bool:
-        """Is the kubelet between an old copy of the pod and its new one? It makes the new
-        copy only once the old one has stopped, and that can take a grace period."""
-        old = [p for p in self.sandboxes(name) if self.leaving(p)]
-        if any(p["state"] == "SANDBOX_READY" for p in old):
+        """Is the kubelet between an old copy of the pod and its new one? It stops the old
+        copy (within its grace period, 30 s by default) and begins the new one after."""
+        if any(p["state"] == "SANDBOX_READY" and self.leaving(p) for p in self.sandboxes(name)):
             return True
-        found = self.manifest_for(name)
-        age = self.now - self.changed.get(f"{MANIFESTS}/{found[0]}", 0) if found else None
-        return bool(old) and age is not None and age < REPLACE_WINDOW
+        wanted = f"{name}-{self.name}"
+        return any(pod == wanted and not begun for pod, begun in (self.wanted or {}).values())
 
     def containers_of(self, name: str, container: str | None = None) -> list[dict]:
         pod = self.pod(name)
@@ -150,7 +150,8 @@ class Node:
         crashed = any(c["state"] == "CONTAINER_EXITED" for c in self.containers_of(name, container))
         declared = pod is not None or self.manifest_for(name) is not None
         if self.replacing(name) and not crashed:
-            raise starting(f"the kubelet is replacing pod {name}: its old copy is still stopping")
+            raise starting(f"the kubelet is replacing pod {name}: the old copy stops first (within "
+                           "its grace period), then the new one begins")
         if (self.settling() or young) and declared and not crashed:
             raise starting(f"{self.describe(name)}; the kubelet is still acting on a change")
         if pod is None:

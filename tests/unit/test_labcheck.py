@@ -32,8 +32,13 @@ def container(uid: str, name: str, state: str, attempt: int = 0) -> dict:
 class FakeHost:
     """Answers the snapshot command as a node does; anything else from `extra`."""
 
-    def __init__(self, pods, containers, wanted: list[str] | None, changed: int):
-        kubelet = json.dumps({"items": [{"metadata": {"uid": u}} for u in wanted]}) \
+    def __init__(self, pods, containers, wanted: list[str] | None, changed: int,
+                 waiting: tuple[str, ...] = ()):
+        """wanted: the uids the kubelet wants; waiting: those it has not begun yet."""
+        begun = {"phase": "Running", "startTime": "2026-12-02T10:00:00Z"}
+        kubelet = json.dumps({"items": [
+            {"metadata": {"uid": u, "name": "static-nginx-node1"},
+             "status": {"phase": "Pending"} if u in waiting else begun} for u in wanted]}) \
             if wanted is not None else ""
         self.snapshot = "@@".join([
             "node1\n", json.dumps({"items": pods}), json.dumps({"containers": containers}),
@@ -79,11 +84,12 @@ def test_without_the_kubelet_every_ready_sandbox_counts():
         Node(host).require_running("static-nginx")
 
 
-def test_a_stopped_old_copy_means_starting_only_just_after_the_manifest_changed():
-    old = dict(sandbox("old", NOW - 60), state="SANDBOX_NOTREADY")
-    soon = FakeHost([old], [], wanted=["new"], changed=NOW - 20)
+def test_a_pod_the_kubelet_has_not_begun_is_starting_however_long_the_old_copy_took():
+    # The old copy stopped after its 30 s grace period and is gone; the kubelet begins the
+    # new one only on its next pass: it lists it as Pending with no start time.
+    host = FakeHost([], [], wanted=["new"], changed=NOW - 45, waiting=("new",))
     with pytest.raises(AssertionError, match=f"^{STARTING}the kubelet is replacing"):
-        Node(soon).require_running("static-nginx")
-    later = FakeHost([old], [], wanted=["new"], changed=NOW - 120)
+        Node(host).require_running("static-nginx")
+    begun = FakeHost([], [], wanted=["new"], changed=NOW - 45)
     with pytest.raises(AssertionError, match="^the kubelet has made no pod static-nginx from "):
-        Node(later).require_running("static-nginx")
+        Node(begun).require_running("static-nginx")
