@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -35,10 +36,11 @@ def handled(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except UsageError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             sys.exit(2)
         except HardwayError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            # Messages quote paths and files from outside: brackets in them are not markup.
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             sys.exit(1)
 
     return wrapper

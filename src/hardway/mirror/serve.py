@@ -13,6 +13,7 @@ import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from hardway.mirror.store import Mirror
 from hardway.settings import HardwayError, Settings
 
 
@@ -24,8 +25,10 @@ class LoggingHandler(SimpleHTTPRequestHandler):
 
 
 def serve_forever(directory: Path, address: str, port: int) -> None:
-    if not (directory / "index.yml").exists():
+    mirror = Mirror(directory)
+    if not mirror.index_path.exists():
         raise HardwayError(f"{directory} holds no mirror: run `hardway mirror build` first")
+    mirror.index()  # refuses a malformed index, saying how to fix it
     handler = functools.partial(LoggingHandler, directory=str(directory))
     try:
         server = ThreadingHTTPServer((address, port), handler)
