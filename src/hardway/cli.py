@@ -123,6 +123,8 @@ def mirror_serve(address: str | None, port: int | None) -> None:
     """Serve the mirror's files over HTTP until interrupted (Ctrl-C)."""
     from hardway.mirror import serve
 
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a TCP port: use 1-65535, e.g. 8077")
     s = settings()
     with contextlib.suppress(KeyboardInterrupt):
         serve.serve_forever(s.mirror, address or str(s.host_address), port or s.mirror_port)

@@ -12,7 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from hardway.cli import main
 from hardway.mirror.serve import HEAD_TIMEOUT, MAX_WAITING
 
 EMPTY_INDEX = "checksums: {}\nimages: {}\nsources: {}\n"
@@ -147,3 +149,37 @@ def test_control_characters_in_a_request_are_logged_escaped(served):
     assert '"GET /\\x1b[2J\\x9b31m HTTP/1.0" 404' in line
     assert "\x1b" not in line and "\x9b" not in line
 
+
+def test_an_out_of_range_port_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "index.yml").write_text(EMPTY_INDEX)
+    result = CliRunner().invoke(main, ["mirror", "serve", "--port", "99999"],
+                                env={"HARDWAY_MIRROR": str(tmp_path)})
+    assert result.exit_code == 2
+    assert result.output == "error: --port 99999 is not a TCP port: use 1-65535, e.g. 8077\n"
+
+
+def test_a_port_in_use_is_one_line_exit_1_naming_the_fix(tmp_path):
+    (tmp_path / "index.yml").write_text(EMPTY_INDEX)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "hardway"), "mirror", "serve", "--address",
+             "127.0.0.1", "--port", str(port)], capture_output=True, text=True, timeout=20,
+            env=dict(os.environ, HARDWAY_MIRROR=str(tmp_path), NO_COLOR="1"))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert "--port" in result.stderr
+
+
+def test_an_address_not_of_this_machine_is_one_line_exit_1_naming_the_fix(tmp_path):
+    (tmp_path / "index.yml").write_text(EMPTY_INDEX)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "hardway"), "mirror", "serve", "--address",
+         "192.0.2.9", "--port", "8077"], capture_output=True, text=True, timeout=20,
+        env=dict(os.environ, HARDWAY_MIRROR=str(tmp_path), NO_COLOR="1"))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == ("error: cannot listen on 192.0.2.9:8077: Cannot assign requested "
+                             "address; give --address an address of this machine, e.g. 127.0.0.1 "
+                             "or 0.0.0.0\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import errno
 import mimetypes
 import os
 import resource
@@ -142,8 +143,12 @@ async def _serve(mirror: MirrorServer, address: str, port: int) -> None:
         server = await asyncio.start_server(mirror.handle, address, port, limit=MAX_HEAD,
                                             backlog=1024)
     except OSError as exc:
-        raise HardwayError(f"cannot listen on {address}:{port}: {exc.strerror}; set "
-                           "HARDWAY_MIRROR_PORT to a free port") from None
+        # asyncio rewords bind errors at length; the system's words are enough.
+        reason = os.strerror(exc.errno) if (exc.errno or 0) > 0 else exc.strerror or exc
+        fix = ("stop whatever holds it (`hardway nodes down` stops the lab's mirror) or choose "
+               "another port with --port or HARDWAY_MIRROR_PORT") if exc.errno == errno.EADDRINUSE \
+            else "give --address an address of this machine, e.g. 127.0.0.1 or 0.0.0.0"
+        raise HardwayError(f"cannot listen on {address}:{port}: {reason}; {fix}") from None
     host, bound = server.sockets[0].getsockname()[:2]
     sys.stderr.write(f"serving {mirror.root} at http://{host}:{bound}/\n")
     async with server:
