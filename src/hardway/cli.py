@@ -126,14 +126,14 @@ def mirror_sync(arches: tuple[str, ...], kubernetes_base: str | None,
 @click.option("--port", type=int, default=None, help="Port. Default: HARDWAY_MIRROR_PORT or 8077.")
 @handled
 def mirror_serve(address: str | None, port: int | None) -> None:
-    """Serve the mirror over HTTP until interrupted."""
+    """Serve the mirror's files over HTTP until interrupted (Ctrl-C)."""
     from hardway.mirror import serve
 
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a TCP port: use 1-65535, e.g. 8077")
     s = settings()
-    address, port = address or str(s.host_address), port or s.mirror_port
-    console.print(f"serving {s.mirror} at http://{address}:{port}/ (Ctrl-C stops)")
     with contextlib.suppress(KeyboardInterrupt):
-        serve.serve_forever(s.mirror, address, port)
+        serve.serve_forever(s.mirror, address or str(s.host_address), port or s.mirror_port)
 
 
 @mirror.command("verify")

@@ -47,3 +47,13 @@ def test_an_unreachable_upstream_says_so(tmp_path, upstream):
     dead = {"kubernetes": "http://127.0.0.1:9", "github": "http://127.0.0.1:9"}
     with pytest.raises(HardwayError, match="cannot download"):
         sync.sync(settings(tmp_path), lambda _: None, dead, ("amd64",), checksums)
+
+
+def test_a_malformed_index_is_refused_before_any_download(tmp_path, upstream):
+    _, bases, checksums = upstream
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "index.yml").write_text("- not\n- a mapping\n")
+    fetched = []
+    with pytest.raises(HardwayError, match=r"index\.yml: must be a mapping of checksums"):
+        sync.sync(settings(tmp_path), fetched.append, bases, ("amd64",), checksums)
+    assert fetched == []

@@ -232,6 +232,7 @@ def package(art: artifacts.Artifact, built: Path) -> bytes:
 def build(settings: Settings, log: Log, components: tuple[str, ...] = artifacts.COMPONENTS) -> Mirror:
     arch = artifacts.host_arch()
     mirror = Mirror(settings.mirror)
+    mirror.index()  # a malformed index is refused now, not after the builds
     versions = artifacts.pinned_versions()
     for component in components:
         art = artifacts.artifact(component, arch, versions[component])

@@ -4,16 +4,29 @@ project's own format, and an index (`index.yml`) of everything it holds."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 
 from hardway.mirror import artifacts
 from hardway.mirror.artifacts import Artifact, sha256_file
+from hardway.settings import HardwayError
 
 INDEX = "index.yml"
+VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]*")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+REBUILD = "rebuild it with `hardway mirror build` or `hardway mirror sync`"
+
+
+def inside(relpath: str) -> bool:
+    """Whether a path names something inside a mirror: relative, no `..`, nothing hidden
+    (atomic_write's half-written files are dotfiles too)."""
+    return all(part and not part.startswith(".") and "\\" not in part and "\0" not in part
+               for part in relpath.split("/"))
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -28,6 +41,42 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def index_problem(data: object) -> str | None:
+    """What is wrong with an index's content, or None. Nothing in it may name a file
+    outside the mirror, since verify reads and serve hands out what it names."""
+    if not isinstance(data, dict) or set(data) != {"checksums", "sources", "images"}:
+        return "must be a mapping of checksums, sources and images"
+    if not isinstance(data["checksums"], dict):
+        return "checksums must map components to architectures"
+    for component, by_arch in data["checksums"].items():
+        if component not in artifacts.COMPONENTS:
+            return f"checksums: unknown component {component!r}"
+        if not isinstance(by_arch, dict) or not set(by_arch) <= set(artifacts.ARCHES):
+            return f"checksums: {component} must map {' or '.join(artifacts.ARCHES)} to versions"
+        for arch, by_version in by_arch.items():
+            if not isinstance(by_version, dict):
+                return f"checksums: {component} {arch} must map versions to checksums"
+            for version, value in by_version.items():
+                if not (isinstance(version, str) and VERSION.fullmatch(version)):
+                    return f"checksums: {component} {arch}: {version!r} is not a version"
+                if not (isinstance(value, str) and value.startswith("sha256:")
+                        and SHA256.fullmatch(value[7:])):
+                    return f"checksums: {component} {version} {arch}: {value!r} is not sha256:<64 hex>"
+    if not (isinstance(data["sources"], dict)
+            and all(isinstance(v, str) for v in data["sources"].values())):
+        return "sources must map components to where they came from"
+    if not isinstance(data["images"], dict):
+        return "images must map image names to their file and sha256"
+    for name, entry in data["images"].items():
+        if not (isinstance(entry, dict) and set(entry) == {"file", "sha256"}):
+            return f"images: {name!r} must have a file and a sha256"
+        if not (isinstance(entry["file"], str) and inside(entry["file"])):
+            return f"images: {name!r} names {entry['file']!r}, not a path inside the mirror"
+        if not (isinstance(entry["sha256"], str) and SHA256.fullmatch(entry["sha256"])):
+            return f"images: {name!r} has sha256 {entry['sha256']!r}, not 64 hex digits"
+    return None
 
 
 @dataclass
@@ -45,12 +94,24 @@ class Mirror:
         return self.root / INDEX
 
     def index(self) -> dict:
+        """The index, checked: a malformed one is refused with what is wrong and the fix."""
         if not self.index_path.exists():
             return {"checksums": {}, "sources": {}, "images": {}}
-        data = yaml.safe_load(self.index_path.read_text()) or {}
-        for key in ("checksums", "sources", "images"):
-            data.setdefault(key, {})
+        try:
+            data = yaml.safe_load(self.index_path.read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            self._malformed(f"is not valid YAML ({getattr(exc, 'problem', None) or exc}{where})")
+        except (OSError, UnicodeDecodeError) as exc:
+            self._malformed(f"cannot be read ({getattr(exc, 'strerror', None) or exc})")
+        problem = index_problem(data)
+        if problem:
+            self._malformed(problem)
         return data
+
+    def _malformed(self, problem: str) -> NoReturn:
+        raise HardwayError(f"{self.index_path}: {problem}; {REBUILD}")
 
     def _save(self, index: dict) -> None:
         atomic_write(self.index_path, yaml.safe_dump(index, sort_keys=True).encode())
@@ -108,14 +169,14 @@ class Mirror:
             checked += 1
             want = index["checksums"][art.component][art.arch][art.version].split(":", 1)[1]
             path = self.root / art.local_path
-            if not path.exists():
-                problems.append(Problem(art.local_path, "missing"))
+            if not path.is_file():
+                problems.append(Problem(art.local_path, "missing or not a file"))
                 continue
             have = sha256_file(path)
             if have != want:
                 problems.append(Problem(art.local_path, f"sha256 {have} but the index says {want}"))
             checksum = self.root / art.local_checksum_path
-            stated = art.digest_from(checksum.read_text()) if checksum.exists() else None
+            stated = art.digest_from(checksum.read_text()) if checksum.is_file() else None
             if stated != want:
                 problems.append(Problem(art.local_checksum_path,
                                         f"states {stated or 'nothing'} for {art.filename}, "
@@ -123,8 +184,8 @@ class Mirror:
         for name, entry in sorted(index["images"].items()):
             checked += 1
             path = self.root / entry["file"]
-            if not path.exists():
-                problems.append(Problem(entry["file"], f"missing (image {name})"))
+            if not path.is_file():
+                problems.append(Problem(entry["file"], f"missing or not a file (image {name})"))
             elif (have := sha256_file(path)) != entry["sha256"]:
                 problems.append(Problem(entry["file"],
                                         f"sha256 {have} but the index says {entry['sha256']}"))

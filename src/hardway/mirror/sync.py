@@ -50,6 +50,7 @@ def sync(settings: Settings, log: Log, bases: dict[str, str] | None = None,
     wanted = artifacts.pinned(arches)
     digests = {id(a): expected(checksums, a) for a in wanted}  # all pinned, or nothing starts
     mirror = Mirror(settings.mirror)
+    mirror.index()  # a malformed index is refused now, not after the downloads
     for art in wanted:
         url = f"{bases[art.base].rstrip('/')}/{art.path}"
         log(f"{art.component} {art.version} {art.arch}: {url}")
