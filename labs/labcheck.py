@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from contextlib import suppress
 from functools import cached_property
 
 MANIFESTS = "/etc/kubernetes/manifests"
@@ -29,6 +30,12 @@ KUBELET_PODS = "https://127.0.0.1:10250/pods"
 
 def starting(what: str, retry: int = 5) -> AssertionError:
     return AssertionError(f"{STARTING}{what}: retry in {retry} s")
+
+
+def _begun(status: dict) -> bool:
+    """Has the kubelet begun on this pod? One it has not is Pending with no start time (it
+    waits, say, for an old copy of the same pod to stop)."""
+    return bool(status.get("startTime")) or status.get("phase", "Pending") != "Pending"
 
 
 class Node:
@@ -59,14 +66,9 @@ class Node:
         # The pods the kubelet wants now: uid -> (pod name, has it begun on the pod);
         # None if it does not answer.
         self.wanted: dict[str, tuple[str, bool]] | None = None
-        try:
-            self.wanted = {
-                p["metadata"]["uid"]: (p["metadata"]["name"], bool(
-                    (p.get("status") or {}).get("startTime")
-                    or (p.get("status") or {}).get("phase", "Pending") != "Pending"))
-                for p in json.loads(parts[5])["items"] or []}
-        except (ValueError, KeyError, TypeError, AttributeError):
-            pass
+        with suppress(ValueError, KeyError, TypeError, AttributeError):
+            self.wanted = {p["metadata"]["uid"]: (p["metadata"]["name"], _begun(p.get("status") or {}))
+                           for p in json.loads(parts[5])["items"] or []}
 
     # -- what changed lately --------------------------------------------------------
 
