@@ -66,3 +66,27 @@ def test_oci_archive_names_the_image_and_is_deterministic():
 def test_image_names_come_from_the_ansible_defaults():
     assert set(images.image_names()) == {"pause", "nginx", "busybox"}
     assert all(name.startswith("lab.local/") for name in images.image_names().values())
+
+
+def test_a_warm_build_packs_nothing_until_an_input_changes(tmp_path, monkeypatch):
+    from hardway.settings import Settings
+
+    settings = Settings.from_env({"HARDWAY_CACHE": str(tmp_path)})
+    arch, version = artifacts.host_arch(), artifacts.pinned_versions()["crictl"]
+    for go in ("go1.26.0", "go1.26.1"):  # a cached build for each Go version
+        built = tmp_path / "build" / f"crictl-{version}-{arch}-{build.cache_key('crictl', version, arch, go)}"
+        built.mkdir(parents=True)
+        (built / "crictl").write_bytes(f"\x7fELF crictl by {go}".encode())
+        (built / ".complete").write_text("done\n")
+    monkeypatch.setattr(build, "go_version", lambda: "go1.26.0")
+    packed = []
+    real_package = build.package
+    monkeypatch.setattr(build, "package", lambda art, b: packed.append(b.name) or real_package(art, b))
+    logged: list[str] = []
+    build.build(settings, logged.append, components=("crictl",))
+    assert len(packed) == 1
+    build.build(settings, logged.append, components=("crictl",))
+    assert len(packed) == 1 and logged[-1] == f"crictl {version}: in the mirror, up to date"
+    monkeypatch.setattr(build, "go_version", lambda: "go1.26.1")  # another recipe input
+    build.build(settings, logged.append, components=("crictl",))
+    assert len(packed) == 2

@@ -139,3 +139,18 @@ def test_verify_names_a_file_replaced_by_a_directory(tmp_path):
     assert "BAD kubernetes/release/" in result.stderr and "kubelet: missing or not a file" in result.stderr
     assert "BAD images/pause-amd64.tar: missing or not a file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_stamp_holds_while_the_files_and_their_inputs_stay_the_same(tmp_path):
+    mirror = Mirror(tmp_path)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images/a.tar").write_bytes(b"one")
+    assert not mirror.fresh(["images/a.tar"], "k1")  # never stamped
+    mirror.stamp(["images/a.tar"], "k1")
+    assert mirror.fresh(["images/a.tar"], "k1")
+    assert not mirror.fresh(["images/a.tar"], "k2")  # the inputs changed
+    os.utime(tmp_path / "images/a.tar", ns=(1, 1))
+    assert not mirror.fresh(["images/a.tar"], "k1")  # the file was touched since
+    mirror.stamp(["images/a.tar"], "k1")
+    (tmp_path / "images/a.tar").unlink()
+    assert not mirror.fresh(["images/a.tar"], "k1")

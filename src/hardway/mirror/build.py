@@ -234,8 +234,16 @@ def build(settings: Settings, log: Log, components: tuple[str, ...] = artifacts.
     mirror = Mirror(settings.mirror)
     mirror.index()  # a malformed index is refused now, not after the builds
     versions = artifacts.pinned_versions()
+    go = go_version()
     for component in components:
         art = artifacts.artifact(component, arch, versions[component])
+        key = cache_key(component, art.version, arch, go)
+        files = [art.local_path, art.local_checksum_path]
+        recorded = mirror.index()["checksums"].get(component, {}).get(arch, {}).get(art.version)
+        if recorded and mirror.fresh(files, key):
+            log(f"{component} {art.version}: in the mirror, up to date")
+            continue
         built = build_component(settings, component, art.version, arch, log)
         mirror.put(art, package(art, built), source="built")
+        mirror.stamp(files, key)
     return mirror

@@ -11,6 +11,7 @@ import re
 import tarfile
 import tempfile
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 import yaml
@@ -225,9 +226,29 @@ def oci_archive(name: str, rootfs: Rootfs, arch: str, config: dict) -> bytes:
     return archive.tar()
 
 
+def inputs_key(names: dict[str, str], arch: str) -> str:
+    """What the images are made of: this recipe, pause.c, and the host's busybox and nginx
+    with their libraries (by size and modification time, as a package upgrade changes them)."""
+    digest = hashlib.sha256(json.dumps([names, arch]).encode())
+    digest.update(Path(__file__).read_bytes())
+    digest.update((DATA / "pause.c").read_bytes())
+    for binary in ("/bin/busybox", "/usr/sbin/nginx"):
+        for path in (binary, *_shared_libraries(binary)):
+            with suppress(OSError):  # a missing one is reported when the image is made
+                stat = Path(path).stat()
+                digest.update(f"{path} {stat.st_size} {stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]
+
+
 def build_all(settings: Settings, mirror: Mirror, log: Log) -> None:
     arch = artifacts.host_arch()
     names = image_names()
+    key = inputs_key(names, arch)
+    files = [f"images/{name}-{arch}.tar" for name in names]
+    index = mirror.index()["images"]
+    if all(names[n] in index for n in names) and mirror.fresh(files, key):
+        log("images: in the mirror, up to date")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         recipes = {
             "pause": (lambda: pause_rootfs(Path(tmp)), {"Entrypoint": ["/pause"]}),
@@ -236,9 +257,10 @@ def build_all(settings: Settings, mirror: Mirror, log: Log) -> None:
                                      "ExposedPorts": {"80/tcp": {}},
                                      "StopSignal": "SIGQUIT"}),
         }
-        for key, (make, config) in recipes.items():
-            name = names[key]
+        for image, (make, config) in recipes.items():
+            name = names[image]
             data = oci_archive(name, make(), arch, config)
-            digest = mirror.put_image(name, f"images/{key}-{arch}.tar", data)
-            log(f"image {name}: images/{key}-{arch}.tar sha256:{digest[:12]} "
+            digest = mirror.put_image(name, f"images/{image}-{arch}.tar", data)
+            log(f"image {name}: images/{image}-{arch}.tar sha256:{digest[:12]} "
                 f"({len(data) // 1024} KiB)")
+    mirror.stamp(files, key)

@@ -3,6 +3,7 @@ project's own format, and an index (`index.yml`) of everything it holds."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -115,6 +116,31 @@ class Mirror:
 
     def _save(self, index: dict) -> None:
         atomic_write(self.index_path, yaml.safe_dump(index, sort_keys=True).encode())
+
+    # -- stamps: what made each file, so a warm build does no work ---------------------
+
+    def _stamp_path(self, relpath: str) -> Path:
+        return self.root / ".stamps" / (relpath.replace("/", "%") + ".json")
+
+    def fresh(self, relpaths: list[str], key: str) -> bool:
+        """Were these files made from inputs whose key is `key`, and are they untouched
+        since (same size and modification time as when they were stamped)?"""
+        for relpath in relpaths:
+            try:
+                stamp = json.loads(self._stamp_path(relpath).read_text())
+                stat = (self.root / relpath).stat()
+            except (OSError, ValueError):
+                return False
+            if stamp != {"key": key, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}:
+                return False
+        return True
+
+    def stamp(self, relpaths: list[str], key: str) -> None:
+        """Record that these files, as they are now, were made from inputs keyed `key`."""
+        for relpath in relpaths:
+            stat = (self.root / relpath).stat()
+            atomic_write(self._stamp_path(relpath), json.dumps(
+                {"key": key, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}).encode())
 
     def put(self, art: Artifact, data: bytes, source: str) -> str:
         import hashlib
