@@ -155,3 +155,34 @@ def test_a_missing_prerequisite_stops_nodes_up_with_its_fix(tmp_path, monkeypatc
         lab.up(1)
     assert "systemd-nspawn: not found -> apt-get install systemd-container" in str(error.value)
     assert not (tmp_path / "nodes").exists()  # refused before anything was made
+
+
+def test_inotify_instances_are_counted_for_roots_processes(tmp_path):
+    import os
+
+    for pid, links in {"10": ["anon_inode:inotify", "anon_inode:inotify", "/dev/null"],
+                       "11": ["anon_inode:[eventfd]", "anon_inode:inotify"]}.items():
+        (tmp_path / pid / "fd").mkdir(parents=True)
+        for fd, target in enumerate(links):
+            os.symlink(target, tmp_path / pid / "fd" / str(fd))
+    assert host.inotify_in_use(tmp_path, uid=os.getuid()) == 3
+    assert host.inotify_in_use(tmp_path, uid=os.getuid() + 1) == 0
+
+
+def test_nodes_up_refuses_to_start_nodes_past_the_inotify_limit(tmp_path, monkeypatch):
+    import pytest
+
+    from hardway.settings import HardwayError
+
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+    monkeypatch.setattr(host, "INOTIFY_LIMIT", limit)
+    monkeypatch.setattr(host, "inotify_in_use", lambda: 100)
+    monkeypatch.setattr(host, "blocking_problems", lambda settings: [])
+    bridge = []
+    monkeypatch.setattr(host, "bridge_up", bridge.append)
+    lab = Lab(Settings.from_env({"HARDWAY_STATE": str(tmp_path / "state")}), lambda _: None)
+    with pytest.raises(HardwayError, match=r"cannot start node1, node2: root holds 100 of 128 "
+                                           r"instances; 2 more node\(s\) need about 32: raise"):
+        lab.up(2)
+    assert bridge == []  # refused before anything changed

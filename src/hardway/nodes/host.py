@@ -17,6 +17,12 @@ from hardway.nodes import cgroups
 from hardway.settings import Settings
 
 MIN_FREE_GIB = 4
+# inotify instances one running node holds (the kubelet 6, systemd 5, containerd 2, logind,
+# dbus; measured). Nodes share the host's root user, so they share its per-user limit,
+# fs.inotify.max_user_instances (128 by default): a node past it boots with failed units
+# and a kubelet that cannot watch its manifests.
+INOTIFY_PER_NODE = 16
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
 CAP_SYS_RESOURCE = 24
 
 
@@ -53,6 +59,31 @@ def cgroup_layout() -> str:
         h.controllers for h in cgroups.hierarchies()) else "unknown"
 
 
+def inotify_in_use(proc: Path = Path("/proc"), uid: int = 0) -> int:
+    """inotify instances held by the processes of a user (root's: every node's)."""
+    count = 0
+    for fds in proc.glob("[0-9]*/fd"):
+        try:
+            if fds.parent.stat().st_uid != uid:
+                continue
+            count += sum(1 for fd in fds.iterdir() if os.readlink(fd) == "anon_inode:inotify")
+        except OSError:  # the process ended while we looked
+            continue
+    return count
+
+
+def inotify_room(nodes: int) -> Finding:
+    """Can `nodes` more nodes start without running out of root's inotify instances?"""
+    limit = int(INOTIFY_LIMIT.read_text())
+    used = inotify_in_use()
+    need = nodes * INOTIFY_PER_NODE
+    return Finding("inotify", used + need <= limit,
+                   f"root holds {used} of {limit} instances; {nodes} more node(s) need about {need}",
+                   f"raise the limit (`sysctl fs.inotify.max_user_instances=1024`, kept in "
+                   f"/etc/sysctl.d/), or stop other labs (`hardway nodes down` with their "
+                   f"HARDWAY_BRIDGE)")
+
+
 def checks(settings: Settings) -> list[Finding]:
     findings = [
         Finding("root", os.geteuid() == 0, f"running as uid {os.geteuid()}",
@@ -83,6 +114,8 @@ def checks(settings: Settings) -> list[Finding]:
         "CAP_SYS_RESOURCE", True,
         "present" if cap else "absent: containerd will be told not to lower oom_score_adj",
         blocking=False))
+    room = inotify_room(1)
+    findings.append(Finding(room.name, True, room.detail, blocking=False))
     findings += network_checks(settings)
     return findings
 

@@ -173,10 +173,14 @@ class Lab:
             if len(existing) > count:
                 raise UsageError(f"{len(existing)} nodes exist already; run `hardway nodes down` "
                                  f"first to start over with {count}")
-            self.ensure_key()
-            host.bridge_up(self.s)
             names = [f"node{i}" for i in range(1, count + 1)]
             nodes = {n.name: n for n in existing}
+            starting = [n for n in names if n not in nodes or not nodes[n].running]
+            room = host.inotify_room(len(starting))
+            if starting and not room.ok:
+                raise HardwayError(f"cannot start {', '.join(starting)}: {room.detail}: {room.fix}")
+            self.ensure_key()
+            host.bridge_up(self.s)
             for index, name in enumerate(names, start=1):
                 node = nodes.get(name) or self.create(
                     name, index, image.base_image(self.s, self.log, system), system, login)
