@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shlex
 from contextlib import suppress
 from functools import cached_property
@@ -44,11 +45,13 @@ class Node:
 
     def __init__(self, host):
         self.host = host
+        # Pod names, annotations and commands are the student's: no fixed separator is safe.
+        cut = f"@@{secrets.token_hex(8)}@@"
         out = host.run(
-            "set -e; hostname; echo @@; crictl pods -o json; echo @@; crictl ps -a -o json; "
-            f"echo @@; date +%s; echo @@; stat -c '%Y %n' {MANIFESTS}/* {CNI_CONFIGS}/* "
-            f"2>/dev/null || true; echo @@; curl -sk -m 2 {KUBELET_PODS} || true")
-        parts = out.stdout.split("@@")
+            f"set -e; hostname; echo {cut}; crictl pods -o json; echo {cut}; crictl ps -a -o json; "
+            f"echo {cut}; date +%s; echo {cut}; stat -c '%Y %n' {MANIFESTS}/* {CNI_CONFIGS}/* "
+            f"2>/dev/null || true; echo {cut}; curl -sk -m 2 {KUBELET_PODS} || true")
+        parts = out.stdout.split(cut)
         if out.rc != 0 or len(parts) != 6:
             detail = (out.stderr.strip().splitlines() or ["no answer"])[-1]
             raise AssertionError(f"crictl does not answer on this node ({detail}): is "

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hardway.files import atomic_write
 from hardway.settings import HardwayError, Settings, UsageError, file_errors
 
 # One console for everything; rich honours NO_COLOR by itself. Markup and emoji codes are
@@ -438,9 +439,7 @@ def class_report(name: str, html_file: Path | None, watch: int | None, parallel:
         while True:
             result = report.collect(classroom, parallel)
             if html_file:
-                tmp = html_file.with_name(f".{html_file.name}.tmp")
-                tmp.write_text(page.render(result, refresh=watch))
-                tmp.replace(html_file)
+                atomic_write(html_file, page.render(result, refresh=watch).encode())
             if output == "json":
                 click.echo(json.dumps(result.as_dict(), indent=2))
             else:

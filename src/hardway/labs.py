@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from hardway.children import ansible_env, run, run_json, tool
+from hardway.files import atomic_write
 from hardway.settings import REPO, HardwayError, UsageError
 
 LABS = REPO / "labs"
@@ -182,9 +183,7 @@ def inventory_data(inventory: Path) -> dict:
     for old in cached.parent.glob("inventory-*.json"):
         old.unlink(missing_ok=True)
     text = json.dumps(data)
-    tmp = cached.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(cached)
+    atomic_write(cached, text.encode())  # checks in parallel threads may write it at once
     return json.loads(text, object_hook=_plain)
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from hardway.files import atomic_write
 from hardway.mirror import artifacts, sync
-from hardway.mirror.store import atomic_write
 from hardway.settings import HardwayError, UsageError
 
 CHECKSUMS = artifacts.DOWNLOAD_VARS / "checksums.yml"

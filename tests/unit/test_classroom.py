@@ -86,6 +86,11 @@ def test_ansible_templates_nothing_that_came_from_a_roster(tmp_path, monkeypatch
     result = ansible(inventory, tmp_path, "-m", "ansible.builtin.ping",
                      "-e", "ansible_ssh_extra_args='-o ConnectTimeout=5'")
     assert "UNREACHABLE" in result.stdout, result.stdout + result.stderr
+    # Variables a play reads (not only connection ones) stay text when a task uses them.
+    used = ansible(inventory, tmp_path, "-c", "local", "-m", "ansible.builtin.debug",
+                   "-a", "msg={{ [lab_student, lab_pod_cidr, lab_peers] | to_json }}")
+    assert used.returncode == 0, used.stdout + used.stderr
+    assert "lookup('pipe', 'touch" in used.stdout
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("pwned")) == []
 
 

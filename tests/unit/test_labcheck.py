@@ -40,13 +40,14 @@ class FakeHost:
             {"metadata": {"uid": u, "name": "static-nginx-node1"},
              "status": {"phase": "Pending"} if u in waiting else begun} for u in wanted]}) \
             if wanted is not None else ""
-        self.snapshot = "@@".join([
+        self.parts = [
             "node1\n", json.dumps({"items": pods}), json.dumps({"containers": containers}),
-            f"{NOW}\n", f"{changed} {NGINX}\n", kubelet])
+            f"{NOW}\n", f"{changed} {NGINX}\n", kubelet]
 
     def run(self, command: str):
         if command.startswith("set -e; hostname"):
-            return SimpleNamespace(rc=0, stdout=self.snapshot, stderr="")
+            cut = command.split("echo ", 1)[1].split(";", 1)[0]  # the separator asked for
+            return SimpleNamespace(rc=0, stdout=cut.join(self.parts), stderr="")
         if command.startswith("for f in"):
             return SimpleNamespace(rc=0, stdout=f"@@{NGINX}\n{MANIFEST}", stderr="")
         raise AssertionError(f"unexpected command {command}")
@@ -93,3 +94,10 @@ def test_a_pod_the_kubelet_has_not_begun_is_starting_however_long_the_old_copy_t
     begun = FakeHost([], [], wanted=["new"], changed=NOW - 45)
     with pytest.raises(AssertionError, match="^the kubelet has made no pod static-nginx from "):
         Node(begun).require_running("static-nginx")
+
+
+def test_a_separator_in_a_students_pod_does_not_confuse_the_snapshot():
+    pod = dict(sandbox("only", NOW - 60), annotations={"note": "@@ and @@ again"})
+    host = FakeHost([pod], [container("only", "web", "CONTAINER_RUNNING")], wanted=["only"],
+                    changed=NOW - 60)
+    assert Node(host).require_running("static-nginx")["metadata"]["name"] == "web"

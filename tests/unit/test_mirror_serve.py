@@ -119,8 +119,9 @@ def test_a_client_that_never_finishes_its_request_is_closed_after_the_header_tim
     ("images", lambda root: None),
     ("images/", lambda root: None),
     ("", lambda root: None),
+    ("images/" + "x" * 300, lambda root: None),
 ], ids=["symlink-out", "symlinked-dir-out", "dotfile", "half-written", "dotdot", "dir", "dir-slash",
-        "root"])
+        "root", "name-too-long"])
 def test_only_regular_files_inside_the_mirror_are_served(served, path, make):
     make(served.root)
     assert served.get(path) == (404, b"")

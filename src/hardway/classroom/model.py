@@ -4,13 +4,13 @@ last `class up` and every lab pass seen by `class report`)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from hardway.files import atomic_write
 from hardway.settings import HardwayError, Settings, UsageError
 
 
@@ -135,8 +135,4 @@ class Classroom:
                                "over") from None
 
     def save(self, what: str, data: dict) -> None:
-        self.state.mkdir(parents=True, exist_ok=True)
-        path = self.state / f"{what}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write(self.state / f"{what}.json", json.dumps(data, indent=2, sort_keys=True).encode())

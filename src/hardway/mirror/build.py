@@ -235,9 +235,11 @@ def build(settings: Settings, log: Log, components: tuple[str, ...] = artifacts.
     mirror.index()  # a malformed index is refused now, not after the builds
     versions = artifacts.pinned_versions()
     go = go_version()
+    # What packs an artifact (this file) is an input too, beside what built its binaries.
+    packing = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
     for component in components:
         art = artifacts.artifact(component, arch, versions[component])
-        key = cache_key(component, art.version, arch, go)
+        key = f"{cache_key(component, art.version, arch, go)}-{packing}"
         files = [art.local_path, art.local_checksum_path]
         recorded = mirror.index()["checksums"].get(component, {}).get(arch, {}).get(art.version)
         if recorded and mirror.fresh(files, key):

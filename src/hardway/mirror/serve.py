@@ -54,12 +54,12 @@ class MirrorServer:
         relpath = urllib.parse.unquote(urllib.parse.urlsplit(target).path).lstrip("/")
         if not inside(relpath):
             return None
-        path = (self.root / relpath).resolve()  # a symlink must lead inside too
-        if not (path.is_relative_to(self.root) and path.is_file()):
-            return None
-        try:
+        try:  # a name too long for the file system is an OSError too
+            path = (self.root / relpath).resolve()  # a symlink must lead inside too
+            if not (path.is_relative_to(self.root) and path.is_file()):
+                return None
             return path.open("rb")
-        except OSError:
+        except (OSError, ValueError):
             return None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -113,8 +113,11 @@ class MirrorServer:
             sent = 0
             while sent < stat.st_size:
                 count = min(CHUNK, stat.st_size - sent)
-                sent += await asyncio.wait_for(
+                chunk = await asyncio.wait_for(
                     loop.sendfile(writer.transport, body, sent, count), SEND_TIMEOUT)
+                if chunk == 0:  # the file shrank under us: the client sees a short body
+                    break
+                sent += chunk
         return 200, sent
 
     @staticmethod
@@ -145,9 +148,11 @@ async def _serve(mirror: MirrorServer, address: str, port: int) -> None:
     except OSError as exc:
         # asyncio rewords bind errors at length; the system's words are enough.
         reason = os.strerror(exc.errno) if (exc.errno or 0) > 0 else exc.strerror or exc
-        fix = ("stop whatever holds it (`hardway nodes down` stops the lab's mirror) or choose "
-               "another port with --port or HARDWAY_MIRROR_PORT") if exc.errno == errno.EADDRINUSE \
-            else "give --address an address of this machine, e.g. 127.0.0.1 or 0.0.0.0"
+        fixes = {errno.EADDRINUSE: "stop whatever holds it (`hardway nodes down` stops the lab's "
+                                   "mirror) or choose another port with --port or HARDWAY_MIRROR_PORT",
+                 errno.EACCES: "ports below 1024 need root: choose one from 1024, e.g. 8077"}
+        fix = fixes.get(exc.errno or 0,
+                        "give --address an address of this machine, e.g. 127.0.0.1 or 0.0.0.0")
         raise HardwayError(f"cannot listen on {address}:{port}: {reason}; {fix}") from None
     host, bound = server.sockets[0].getsockname()[:2]
     sys.stderr.write(f"serving {mirror.root} at http://{host}:{bound}/\n")

@@ -4,15 +4,14 @@ project's own format, and an index (`index.yml`) of everything it holds."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 import yaml
 
+from hardway.files import atomic_write
 from hardway.mirror import artifacts
 from hardway.mirror.artifacts import Artifact, sha256_file
 from hardway.settings import HardwayError
@@ -28,20 +27,6 @@ def inside(relpath: str) -> bool:
     (atomic_write's half-written files are dotfiles too)."""
     return all(part and not part.startswith(".") and "\\" not in part and "\0" not in part
                for part in relpath.split("/"))
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write a file so readers see the old or the new content, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def index_problem(data: object) -> str | None:

@@ -79,9 +79,9 @@ def inotify_room(nodes: int) -> Finding:
     need = nodes * INOTIFY_PER_NODE
     return Finding("inotify", used + need <= limit,
                    f"root holds {used} of {limit} instances; {nodes} more node(s) need about {need}",
-                   f"raise the limit (`sysctl fs.inotify.max_user_instances=1024`, kept in "
-                   f"/etc/sysctl.d/), or stop other labs (`hardway nodes down` with their "
-                   f"HARDWAY_BRIDGE)")
+                   "raise the limit (`sysctl fs.inotify.max_user_instances=1024`, kept in "
+                   "/etc/sysctl.d/), or stop other labs (`hardway nodes down` with their "
+                   "HARDWAY_BRIDGE)")
 
 
 def checks(settings: Settings) -> list[Finding]:
@@ -115,7 +115,7 @@ def checks(settings: Settings) -> list[Finding]:
         "present" if cap else "absent: containerd will be told not to lower oom_score_adj",
         blocking=False))
     room = inotify_room(1)
-    findings.append(Finding(room.name, True, room.detail, blocking=False))
+    findings.append(Finding(room.name, room.ok, room.detail, room.fix, blocking=False))
     findings += network_checks(settings)
     return findings
 

@@ -27,6 +27,7 @@ import yaml
 
 from hardway.children import last_line, run
 from hardway.children import start as start_child
+from hardway.files import atomic_write
 from hardway.nodes import cgroups, host, image
 from hardway.settings import LOCAL_POD_RANGE, HardwayError, Settings, UsageError
 
@@ -115,11 +116,8 @@ class Lab:
         return sorted(nodes, key=lambda n: n.index)
 
     def save(self, node: Node) -> None:
-        path = self.node_dir(node.name) / "node.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(node), indent=2) + "\n")
-        os.replace(tmp, path)
+        atomic_write(self.node_dir(node.name) / "node.json",
+                     (json.dumps(asdict(node), indent=2) + "\n").encode())
 
     def machine_name(self, name: str) -> str:
         return f"{self.s.bridge}-{name}"
@@ -393,8 +391,9 @@ class Lab:
         if name not in {n.name for n in self.load()}:
             raise UsageError(f"no node called {name}; `hardway nodes list` shows the nodes")
         with self.locked():
-            nodes = {n.name: n for n in self.load()}
-            node = nodes[name]
+            node = next((n for n in self.load() if n.name == name), None)
+            if node is None:  # taken down while we waited for the lock
+                raise UsageError(f"no node called {name}; `hardway nodes list` shows the nodes")
             self.stop(node)
             self.start(node)
             self.wait_ready(node)
