@@ -175,8 +175,8 @@ def test_lab_08_on_two_nodes_fails_one_way_routes_and_passes_both(nodes):
 
 
 def test_reset_keeps_the_students_own_manifest_aside_and_leaves_the_start_state(nodes):
-    nodes.ok(ONE, "rm -rf /root/hardway-saved")  # what earlier tests' resets kept
     hardway("lab", "solve", "05", "--limit", ONE)
+    nodes.ok(ONE, "rm -rf /root/hardway-saved")  # what earlier tests' files were kept as
     nodes.ok(ONE, DECOY_ON_80 + "\ncp /etc/kubernetes/manifests/busybox-pod.yaml "
                                 "/etc/kubernetes/manifests/busybox-pod.yaml~")
     reset = hardway("lab", "reset", "--limit", ONE)
