@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from os.path import normpath
+from urllib.parse import urlsplit
 
 RECORD = "installed-"
 
@@ -56,9 +57,20 @@ def lab_images_unverified(found: list[dict], archives: dict[str, dict], names: l
             != archives[name]["sha256"]]
 
 
+def lab_one_per_origin(urls: list[str]) -> list[str]:
+    """The first of `urls` for each scheme://host:port: one request tells whether a host
+    answers, however many bases it serves (a mirror serves them all)."""
+    seen: dict[tuple[str, str], str] = {}
+    for url in urls:
+        parts = urlsplit(str(url))
+        seen.setdefault((parts.scheme, parts.netloc), str(url))
+    return list(seen.values())
+
+
 class FilterModule:
     def filters(self):
         return {"lab_download_record": lab_download_record,
                 "lab_download_records": lab_download_records,
                 "lab_images_archive": lab_images_archive,
+                "lab_one_per_origin": lab_one_per_origin,
                 "lab_images_unverified": lab_images_unverified}

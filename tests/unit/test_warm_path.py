@@ -78,3 +78,11 @@ def test_image_archives_are_verified_by_name_and_sha256():
             {"path": f"{cache}nginx-{'2' * 12}.tar", "checksum": "3" * 64}]
     assert lab_download.lab_images_unverified(good, archives, ["pause", "nginx"], cache) == ["nginx"]
     assert lab_download.lab_images_unverified([], archives, ["pause"], cache) == ["pause"]
+
+
+def test_one_request_per_download_host():
+    bases = ["http://10.0.0.1:8077/kubernetes", "http://10.0.0.1:8077/github",
+             "https://dl.k8s.io", "https://github.com", "http://10.0.0.1:8078/x"]
+    assert lab_download.lab_one_per_origin(bases) == [
+        "http://10.0.0.1:8077/kubernetes", "https://dl.k8s.io", "https://github.com",
+        "http://10.0.0.1:8078/x"]
