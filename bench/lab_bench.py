@@ -5,9 +5,9 @@
 Measures, on a lab of its own (bridge hwbnc0), the warm mirror build, the base image
 (warm, and cold into a scratch cache with --cold-image), `nodes up` for 1 and 3 nodes,
 site.yml on fresh nodes (every node downloads from the mirror: the cold case for the
-nodes) and its idempotent re-run (the warm case), disk and memory per node, and
-`nodes down`. --cold-kubelet rebuilds the kubelet with an empty Go build cache (about 6.5 min
-on 2 cores) and reports its time and peak memory.
+nodes), its idempotent re-run (the warm case, docs/provisioning.md) and a --check run,
+disk and memory per node, and `nodes down`. --cold-kubelet rebuilds the kubelet with an
+empty Go build cache (about 6.5 min on 2 cores) and reports its time and peak memory.
 """
 
 from __future__ import annotations
@@ -106,6 +106,9 @@ def main() -> None:
         seconds, out = playbook()
         changed = re.findall(r"changed=(\d+)", out)
         figure(f"site.yml again on {count} node(s) (idempotent)", f"{seconds:.1f} s (changed {changed})")
+        seconds, out = playbook("--check")
+        changed = re.findall(r"changed=(\d+)", out)
+        figure(f"site.yml --check on {count} node(s)", f"{seconds:.1f} s (changed {changed})")
         if count == 3:
             figure("disk per node (overlay upper + containerd dir)",
                    ", ".join(f"{p.name} {du(str(p))}"
