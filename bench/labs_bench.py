@@ -6,6 +6,8 @@ On a lab of its own (bridge hwbnc0, N nodes, default 1 as the README's), for eac
 the time of R `hardway lab check` runs right after `lab start` (the check fails: the
 student has not acted) and R after `lab solve` (the check passes), as median / min / max.
 A check looks at every node at once, so --count 6 gives the time for a class of six.
+--os and --login walk the labs on Debian 13 or through a sudo login (every passing check
+must pass: the run stops on the first that does not).
 Lab 08 needs two nodes and is left out on one.
 """
 
@@ -32,12 +34,15 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--labs", nargs="*", default=None, help="Only these lab ids.")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--os", default="debian12", help="The nodes' system (hardway up --os).")
+    parser.add_argument("--login", default="root", help="root or sudo (hardway up --login).")
     options = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from hardway import labs
 
-    hardway(ENV, "up", "--count", str(options.count))
-    print(f"{options.count} node(s), {options.runs} runs each; seconds, median / min / max")
+    hardway(ENV, "up", "--count", str(options.count), "--os", options.os, "--login", options.login)
+    print(f"{options.count} {options.os} node(s), login {options.login}, {options.runs} runs each; "
+          "seconds, median / min / max")
     print(f"{'lab':<6}{'check fails (not done)':>26}{'check passes (done)':>26}")
     try:
         for lab in labs.all_labs():
