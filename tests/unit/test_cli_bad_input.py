@@ -30,8 +30,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "env", "code", "words"), BAD,
-                         ids=[" ".join(a) + (f" {e}" if e else "") for a, *_, e in
-                              [(b[0], b[1]) for b in BAD]])
+                         ids=[" ".join(args) + (f" {env}" if env else "") for args, env, *_ in BAD])
 def test_bad_input_is_one_line_with_the_fix(tmp_path, args, env, code, words):
     state = tmp_path / "state"
     environment = {"HARDWAY_STATE": str(state), "HARDWAY_INVENTORY": str(tmp_path / "inventory"),

@@ -237,12 +237,12 @@ def build(settings: Settings, log: Log, components: tuple[str, ...] = artifacts.
     go = go_version()
     # What packs an artifact (this file) is an input too, beside what built its binaries.
     packing = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
+    recorded = mirror.index()["checksums"]  # put() only adds to it
     for component in components:
         art = artifacts.artifact(component, arch, versions[component])
         key = f"{cache_key(component, art.version, arch, go)}-{packing}"
         files = [art.local_path, art.local_checksum_path]
-        recorded = mirror.index()["checksums"].get(component, {}).get(arch, {}).get(art.version)
-        if recorded and mirror.fresh(files, key):
+        if recorded.get(component, {}).get(arch, {}).get(art.version) and mirror.fresh(files, key):
             log(f"{component} {art.version}: in the mirror, up to date")
             continue
         built = build_component(settings, component, art.version, arch, log)
