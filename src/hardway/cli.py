@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hardway.files import atomic_write
+from hardway.files import atomic_write, exclusive
 from hardway.settings import HardwayError, Settings, UsageError, file_errors
 
 # One console for everything; rich honours NO_COLOR by itself. Markup and emoji codes are
@@ -100,9 +100,10 @@ def mirror_build(components: tuple[str, ...], no_images: bool) -> None:
         raise UsageError(f"unknown component {', '.join(sorted(unknown))}: choose from "
                          f"{', '.join(artifacts.COMPONENTS)}")
     s = settings()
-    store = build.build(s, log, components or artifacts.COMPONENTS)
-    if not no_images:
-        images.build_all(s, store, log)
+    with exclusive(s.cache_lock, log, "is building the mirror"):
+        store = build.build(s, log, components or artifacts.COMPONENTS)
+        if not no_images:
+            images.build_all(s, store, log)
     console.print(f"mirror ready at {store.root}")
 
 

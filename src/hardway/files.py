@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -19,3 +22,17 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def exclusive(path: Path, log: Callable[[str], None], what: str) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (the kernel drops it if we die); when another
+    process holds it, say so and wait for it, as two labs sharing one build cache must."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting: another hardway {what} ({path})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

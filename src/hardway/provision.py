@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from hardway.children import ansible_env, run, tool
+from hardway.files import exclusive
 from hardway.mirror import artifacts, build, images, serve
 from hardway.mirror.store import Mirror
 from hardway.nodes import image
@@ -83,9 +84,10 @@ def health(lab: Lab, node: Node, deadline: float = 60) -> Health:
 def up(settings: Settings, count: int | None, log: Log, site: bool = True,
        system: str = image.DEFAULT_SYSTEM, login: str = "root") -> list[Health]:
     check_count(count)  # before minutes of building, not after
-    mirror = build.build(settings, log)
-    images.build_all(settings, mirror, log)
-    checked, problems = mirror.verify()
+    with exclusive(settings.cache_lock, log, "is building the mirror"):
+        mirror = build.build(settings, log)
+        images.build_all(settings, mirror, log)
+        checked, problems = mirror.verify()
     if problems:
         raise HardwayError("the mirror is damaged: " + "; ".join(
             f"{p.path}: {p.reason}" for p in problems) + " (run `hardway mirror build` again)")

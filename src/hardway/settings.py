@@ -164,6 +164,11 @@ class Settings:
         return f"http://{self.host_address}:{self.mirror_port}"
 
     @property
+    def cache_lock(self) -> Path:
+        """Held while the shared cache (mirror, base images) is checked or built."""
+        return self.cache / "build.lock"
+
+    @property
     def classes(self) -> Path:
         """Where `hardway class init` writes each class's inventory folder."""
         folder = Path(os.environ.get("HARDWAY_CLASSES", str(REPO / "inventories")))

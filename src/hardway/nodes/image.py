@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hardway.children import ChildError, run
+from hardway.files import exclusive
 from hardway.settings import HardwayError, Settings
 
 # The systems a node can run, by the name users give them, and their Debian suite.
@@ -84,6 +85,13 @@ def base_image(settings: Settings, log: Log, system: str = DEFAULT_SYSTEM) -> Pa
     root = settings.cache / "images" / f"debian-{suite}-{key}"
     if (root / ".complete").exists():
         return root / "rootfs"
+    with exclusive(settings.cache_lock, log, "is building a node base image"):
+        if not (root / ".complete").exists():  # built while we waited?
+            _build_base(root, key, suite, system, log)
+    return root / "rootfs"
+
+
+def _build_base(root: Path, key: str, suite: str, system: str, log: Log) -> None:
     tmp = root.with_name(root.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -101,7 +109,6 @@ def base_image(settings: Settings, log: Log, system: str = DEFAULT_SYSTEM) -> Pa
     (tmp / ".complete").write_text(key + "\n")
     shutil.rmtree(root, ignore_errors=True)
     tmp.rename(root)
-    return root / "rootfs"
 
 
 def customise(rootfs: Path) -> None:
