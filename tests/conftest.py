@@ -1,8 +1,13 @@
 """Shared test helpers. Real-node tests live in tests/integration (and the molecule
 scenario) and need root; everything else is the fast lane (`make check`).
 
-In one run, the fast lane goes first (pytest's testpaths order) and a failure there stops
-the run before any node boots: nodes cost minutes, and would only fail slower.
+The fast lane goes first and a failure there skips every node test before a node boots:
+nodes cost minutes, and would only fail slower. Node tests run in two groups on two
+pytest-xdist workers (pyproject.toml): the class test on its own lab (hwcls0) beside
+everything on the test lab (hwtst0), each group in file order on one worker. Under xdist
+the controller sees every report, so it is the one that says when the fast lane is over
+(a file the workers wait on); without xdist, the fast lane simply comes first
+(testpaths order).
 `loopback`: a stand-in for the official release hosts. It serves a folder with the
 official layout (`<base>/<path>`, as in roles/download/vars/main/artifacts.yml) on
 127.0.0.1; nothing leaves this machine."""
@@ -11,7 +16,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
+import os
+import shutil
+import tempfile
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,29 +30,107 @@ import pytest
 from hardway.mirror import artifacts
 
 REPO = Path(__file__).resolve().parents[1]
+# Nodes of both groups run at once (up to 6 class machines, 4 test nodes during the kill
+# drill): about 15 inotify instances each, more than the usual limit of 128 allows.
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_FOR_TWO_GROUPS = 256
+GATE_WAIT = 1800
 _fast_failures: list[str] = []
 
 
-def _needs_nodes(path: Path) -> bool:
-    return "integration" in path.parts or path.name == "test_molecule.py"
+def node_group(nodeid: str) -> str | None:
+    """The lab a test's nodes belong to ("class" or "test"), or None for the fast lane."""
+    if nodeid.startswith("tests/integration/test_class.py"):
+        return "class"
+    if nodeid.startswith(("tests/integration/", "tests/test_molecule.py")):
+        return "test"
+    return None
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if _needs_nodes(item.path):
+        group = node_group(item.nodeid)
+        if group:
             item.add_marker(pytest.mark.nodes)
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+class FastLaneGate:
+    """On the xdist controller: when the last fast test has ended, raise the inotify limit
+    for two groups of nodes (put back at the end) and write the verdict for the workers."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fast: set[str] | None = None
+        self.ended: set[str] = set()
+        self.failed: list[str] = []
+        self.nodes = False
+        self.inotify_before: str | None = None
+
+    def pytest_configure_node(self, node) -> None:
+        node.workerinput["hardway_gate"] = str(self.path)
+
+    def pytest_xdist_node_collection_finished(self, node, ids: list[str]) -> None:
+        if self.fast is None:
+            self.fast = {i for i in ids if node_group(i) is None}
+            self.nodes = len(ids) > len(self.fast)
+            self._maybe_open()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if node_group(report.nodeid) is None:
+            if report.failed:
+                self.failed.append(report.nodeid)
+            if report.when == "teardown":
+                self.ended.add(report.nodeid)
+                self._maybe_open()
+
+    def _maybe_open(self) -> None:
+        if self.fast is None or self.path.exists() or not self.ended >= self.fast:
+            return
+        if self.nodes and not self.failed and os.geteuid() == 0:
+            limit = INOTIFY_LIMIT.read_text().strip()
+            if int(limit) < INOTIFY_FOR_TWO_GROUPS:
+                self.inotify_before = limit
+                INOTIFY_LIMIT.write_text(str(INOTIFY_FOR_TWO_GROUPS))
+        self.path.write_text(json.dumps(self.failed))
+
+    def pytest_unconfigure(self) -> None:
+        if self.inotify_before is not None:
+            INOTIFY_LIMIT.write_text(self.inotify_before)
+        shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput"):
+        gate = Path(tempfile.mkdtemp(prefix="hardway-gate-")) / "fast-lane"
+        config.pluginmanager.register(FastLaneGate(gate), "hardway-fast-lane-gate")
+
+
+def _fast_lane_failures(config: pytest.Config) -> list[str]:
+    """The fast tests that failed, once the whole fast lane has run."""
+    gate = getattr(config, "workerinput", {}).get("hardway_gate")
+    if not gate:
+        return _fast_failures
+    end = time.monotonic() + GATE_WAIT
+    while not Path(gate).exists():
+        if time.monotonic() > end:
+            pytest.fail(f"the fast lane did not finish within {GATE_WAIT} s")
+        time.sleep(0.5)
+    return json.loads(Path(gate).read_text())
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.failed and "nodes" not in report.keywords:
+    if report.failed and node_group(report.nodeid) is None:
         _fast_failures.append(report.nodeid)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if _fast_failures and "nodes" in item.keywords:
-        pytest.exit(f"{len(_fast_failures)} fast test(s) failed (first: {_fast_failures[0]}): "
-                    "not booting nodes", returncode=1)
-
+    if "nodes" in item.keywords:
+        failed = _fast_lane_failures(item.config)
+        if failed:
+            pytest.skip(f"{len(failed)} fast test(s) failed (first: {failed[0]}): "
+                        "not booting nodes")
 
 
 class Quiet(SimpleHTTPRequestHandler):
