@@ -4,7 +4,8 @@ scenario) and need root; everything else is the fast lane (`make check`).
 The fast lane goes first and a failure there skips every node test before a node boots:
 nodes cost minutes, and would only fail slower. Node tests run in two groups on two
 pytest-xdist workers (pyproject.toml): the class test on its own lab (hwcls0) beside
-everything on the test lab (hwtst0), each group in file order on one worker. Under xdist
+everything on the test lab (hwtst0), each group in file order on one worker (the
+scheduler below). Under xdist
 the controller sees every report, so it is the one that says when the fast lane is over
 (a file the workers wait on); without xdist, the fast lane simply comes first
 (testpaths order).
@@ -47,13 +48,23 @@ def node_group(nodeid: str) -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the node tests, and put the fast lane first whatever the command line's order."""
     for item in items:
-        group = node_group(item.nodeid)
-        if group:
+        if node_group(item.nodeid):
             item.add_marker(pytest.mark.nodes)
-            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: node_group(item.nodeid) is not None)  # stable
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Each lab's tests on one worker, in file order; every fast test on its own."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByLab(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return node_group(nodeid) or nodeid
+
+    return ByLab(config, log)
 
 
 class FastLaneGate:
