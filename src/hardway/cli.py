@@ -499,10 +499,10 @@ def nodes() -> None:
     """Local lab nodes: systemd-nspawn machine containers on this host."""
 
 
-def lab():
-    from hardway.nodes.lifecycle import Lab
+def local_lab():
+    from hardway.nodes.lifecycle import LocalLab
 
-    return Lab(settings(), log)
+    return LocalLab(settings(), log)
 
 
 @nodes.command("up")
@@ -512,7 +512,7 @@ def lab():
 @handled
 def nodes_up(count: int | None, system: str, login: str) -> None:
     """Boot the nodes (idempotent) and write inventories/local/hosts.yml."""
-    the_lab = lab()
+    the_lab = local_lab()
     started = the_lab.up(count, system, login)
     console.print(f"{len(started)} node(s) running; inventory: {the_lab.s.inventory / 'hosts.yml'}")
 
@@ -521,7 +521,7 @@ def nodes_up(count: int | None, system: str, login: str) -> None:
 @handled
 def nodes_down() -> None:
     """Stop and remove every node, the bridge and the generated inventory."""
-    left = lab().down()
+    left = local_lab().down()
     if left:
         raise HardwayError("left behind: " + "; ".join(left))
     console.print("all nodes removed; nothing left behind")
@@ -532,7 +532,7 @@ def nodes_down() -> None:
 @handled
 def nodes_restart(name: str) -> None:
     """Reboot one node; its containers, kubelet and static pods come back."""
-    node = lab().restart(name)
+    node = local_lab().restart(name)
     console.print(f"{node.name} running again at {node.address}")
 
 
@@ -542,7 +542,7 @@ def nodes_restart(name: str) -> None:
 def nodes_list(output: str) -> None:
     """The nodes, their addresses and whether they run."""
     rows = [[n.name, n.address, "running" if n.running else "stopped", n.system, n.user,
-             n.machine, str(n.pid or "")] for n in lab().load()]
+             n.machine, str(n.pid or "")] for n in local_lab().load()]
     print_table("lab nodes", ["name", "address", "state", "os", "login", "machine", "pid"], rows,
                 output)
 

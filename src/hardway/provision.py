@@ -14,7 +14,7 @@ from hardway.files import exclusive
 from hardway.mirror import artifacts, build, images, serve
 from hardway.mirror.store import Mirror
 from hardway.nodes import image
-from hardway.nodes.lifecycle import Lab, Node, check_count
+from hardway.nodes.lifecycle import LocalLab, Node, check_count
 from hardway.settings import REPO, HardwayError, Settings
 
 Log = Callable[[str], None]
@@ -63,7 +63,7 @@ class Health:
     detail: str
 
 
-def health(lab: Lab, node: Node, deadline: float = 60) -> Health:
+def health(lab: LocalLab, node: Node, deadline: float = 60) -> Health:
     """containerd answers, the kubelet is healthy, and the node runs the pinned kubelet."""
     probe = ("systemctl is-active containerd kubelet && "
              "curl -fsS http://127.0.0.1:10248/healthz && echo && "
@@ -91,7 +91,7 @@ def up(settings: Settings, count: int | None, log: Log, site: bool = True,
     if problems:
         raise HardwayError("the mirror is damaged: " + "; ".join(
             f"{p.path}: {p.reason}" for p in problems) + " (run `hardway mirror build` again)")
-    lab = Lab(settings, log)
+    lab = LocalLab(settings, log)
     nodes = lab.up(count, system, login)
     write_mirror_vars(settings, mirror)
     log(f"serving the mirror at {serve.start_background(settings)}")

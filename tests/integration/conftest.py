@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hardway.nodes.lifecycle import Lab, Node
+from hardway.nodes.lifecycle import LocalLab, Node
 from hardway.settings import Settings
 
 TEST_ENV = {
@@ -78,7 +78,7 @@ def wait_for(condition, deadline: float, what: str, interval: float = 0.5):
 class TestLab:
     def __init__(self) -> None:
         self.settings = Settings.from_env(TEST_ENV)
-        self.lab = Lab(self.settings, lambda _: None)
+        self.lab = LocalLab(self.settings, lambda _: None)
 
     @property
     def nodes(self) -> list[Node]:

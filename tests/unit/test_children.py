@@ -11,7 +11,7 @@ from hardway import children
 from hardway.children import ChildError
 from hardway.cli import main
 from hardway.nodes import cgroups
-from hardway.nodes.lifecycle import Lab, Node
+from hardway.nodes.lifecycle import LocalLab, Node
 from hardway.settings import HardwayError, Settings
 
 PY = sys.executable
@@ -109,7 +109,7 @@ def fake_program(folder: Path, name: str, body: str) -> None:
 
 def test_nodes_restart_prints_a_failing_systemd_run_as_one_line(tmp_path, monkeypatch):
     state = tmp_path / "state"
-    Lab(Settings.from_env({"HARDWAY_STATE": str(state), "HARDWAY_BRIDGE": "hwt9"}), print).save(
+    LocalLab(Settings.from_env({"HARDWAY_STATE": str(state), "HARDWAY_BRIDGE": "hwt9"}), print).save(
         Node(name="node1", index=1, machine="hwt9-node1", address="10.77.0.11", base="/base"))
     fake_program(tmp_path / "bin", "systemd-run",
                  "echo 'Failed to start transient service unit: Unit hardway-hwt9-node1.service "

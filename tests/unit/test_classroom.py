@@ -77,7 +77,7 @@ def test_ansible_templates_nothing_that_came_from_a_roster(tmp_path, monkeypatch
     def pwn(what: str) -> str:
         return f"{{{{ lookup('pipe', 'touch {tmp_path}/pwned-{what}; echo root') }}}}"
 
-    machine = roster.Machine(name="ada-1", student=pwn("student"), address="127.0.0.1",
+    machine = roster.RosterMachine(name="ada-1", student=pwn("student"), address="127.0.0.1",
                              user=pwn("user"), port=1, key=pwn("key"), row=2,
                              pod_cidr=pwn("pod"), peers=[pwn("peer")])
     hosts, class_vars = roster.inventory([roster.Student("ada", [machine])], "k8s",

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from hardway.nodes import cgroups, host, image
-from hardway.nodes.lifecycle import Lab, Node
+from hardway.nodes.lifecycle import LocalLab, Node
 from hardway.settings import Settings
 
 PROC_CGROUP = """\
@@ -32,9 +32,9 @@ def test_every_hierarchy_is_found_with_our_place_in_it():
     }
 
 
-def node(tmp_path: Path) -> tuple[Lab, Node]:
+def node(tmp_path: Path) -> tuple[LocalLab, Node]:
     s = Settings.from_env({"HARDWAY_STATE": str(tmp_path)})
-    lab = Lab(s, print)
+    lab = LocalLab(s, print)
     return lab, Node(name="node1", index=1, machine="hwlab0-node1", address="10.77.0.11",
                      base="/base")
 
@@ -103,7 +103,7 @@ def test_a_sudo_login_node_is_a_cloud_image_user_with_root_login_off(tmp_path):
     (base / "etc/group").write_text("root:x:0:\nsudo:x:27:\n")
     (base / "etc/gshadow").write_text("root:*::\nsudo:*::admin\n")
     settings = Settings.from_env({"HARDWAY_STATE": str(tmp_path / "state")})
-    lab = Lab(settings, lambda _: None)
+    lab = LocalLab(settings, lambda _: None)
     lab.ssh_dir.mkdir(parents=True)
     Path(f"{lab.key}.pub").write_text("ssh-ed25519 AAAA hardway-lab\n")
     lab.add_sudo_user(base, upper)
@@ -125,7 +125,7 @@ def test_the_inventory_logs_in_to_each_node_as_its_own_user(tmp_path, monkeypatc
     import yaml
 
     monkeypatch.setenv("HARDWAY_INVENTORY", str(tmp_path / "inventory"))
-    lab = Lab(Settings.from_env({"HARDWAY_STATE": str(tmp_path / "state")}), lambda _: None)
+    lab = LocalLab(Settings.from_env({"HARDWAY_STATE": str(tmp_path / "state")}), lambda _: None)
     nodes = [Node("node1", 1, "m1", "10.77.0.11", "/b"),
              Node("node2", 2, "m2", "10.77.0.12", "/b", system="debian13", user="debian")]
     hosts = yaml.safe_load(lab.write_inventory(nodes).read_text())["all"]["children"][
@@ -181,7 +181,7 @@ def test_nodes_up_refuses_to_start_nodes_past_the_inotify_limit(tmp_path, monkey
     monkeypatch.setattr(host, "blocking_problems", lambda settings: [])
     bridge = []
     monkeypatch.setattr(host, "bridge_up", bridge.append)
-    lab = Lab(Settings.from_env({"HARDWAY_STATE": str(tmp_path / "state")}), lambda _: None)
+    lab = LocalLab(Settings.from_env({"HARDWAY_STATE": str(tmp_path / "state")}), lambda _: None)
     with pytest.raises(HardwayError, match=r"cannot start node1, node2: root holds 100 of 128 "
                                            r"instances; 2 more node\(s\) need about 32: raise"):
         lab.up(2)

@@ -76,7 +76,9 @@ def one_line(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Machine:
+class ClassMachine:
+    """A machine as a class's inventory holds it, for `class up` and `class report`."""
+
     name: str
     student: str
     address: str
@@ -103,7 +105,7 @@ class Classroom:
     def inventory(self) -> Path:
         return self.folder / "hosts.yml"
 
-    def machines(self) -> list[Machine]:
+    def machines(self) -> list[ClassMachine]:
         try:
             data = load_yaml(self.inventory.read_text()) or {}
             hosts = data.get("all", {}).get("children", {}).get("lab_nodes", {}).get("hosts") or {}
@@ -114,12 +116,12 @@ class Classroom:
         if not isinstance(hosts, dict) or not hosts:
             raise HardwayError(f"{self.inventory} has no machines in group lab_nodes: "
                                "re-run `hardway class init --force`")
-        return [Machine(name=name, student=str((v or {}).get("lab_student", name)),
+        return [ClassMachine(name=name, student=str((v or {}).get("lab_student", name)),
                         address=str((v or {}).get("ansible_host", name)))
                 for name, v in hosts.items()]
 
-    def students(self) -> dict[str, list[Machine]]:
-        found: dict[str, list[Machine]] = {}
+    def students(self) -> dict[str, list[ClassMachine]]:
+        found: dict[str, list[ClassMachine]] = {}
         for machine in self.machines():
             found.setdefault(machine.student, []).append(machine)
         return found

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hardway import labs
 from hardway.children import ansible_env, last_line, run, tool
-from hardway.classroom.model import Classroom, Machine, one_line
+from hardway.classroom.model import ClassMachine, Classroom, one_line
 from hardway.settings import REPO, HardwayError
 
 MARKER = "/var/lib/hardway-lab/lab"
@@ -67,7 +67,7 @@ class Report:
         return out
 
 
-def where(classroom: Classroom, machines: list[Machine]) -> dict[str, tuple[str | None, str]]:
+def where(classroom: Classroom, machines: list[ClassMachine]) -> dict[str, tuple[str | None, str]]:
     """Per machine: (the lab it is in or None, "ok" or why it could not be reached)."""
     with tempfile.TemporaryDirectory() as tmp:
         events = Path(tmp) / "events"

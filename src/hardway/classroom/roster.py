@@ -39,9 +39,10 @@ _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _KEY_REJECTS = ("{{", "{%", "{#", '"')
 
 
-
 @dataclass
-class Machine:
+class RosterMachine:
+    """A machine as the roster gives it: how to reach it, for `class init` to write."""
+
     name: str
     student: str
     address: str
@@ -56,7 +57,7 @@ class Machine:
 @dataclass
 class Student:
     name: str
-    machines: list[Machine]
+    machines: list[RosterMachine]
 
 
 class RosterError(UsageError):
@@ -205,7 +206,7 @@ def read(path: Path) -> list[Student]:
                                 "own machine")
                 continue
             seen_machines[where] = number
-            machines.append(Machine(name=f"{name}-{index}", student=name, address=address,
+            machines.append(RosterMachine(name=f"{name}-{index}", student=name, address=address,
                                     user=user, port=int(port_text),
                                     key=str(key_path or ""), row=number))
         students.append(Student(name=name, machines=machines))

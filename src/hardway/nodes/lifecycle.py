@@ -78,7 +78,7 @@ def check_count(count: int | None) -> None:
         raise UsageError(f"--count must be from 1 to {MAX_NODES}")
 
 
-class Lab:
+class LocalLab:
     """The set of local nodes that one bridge and state directory describe."""
 
     def __init__(self, settings: Settings, log: Log):
