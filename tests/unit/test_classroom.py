@@ -314,14 +314,18 @@ def test_progress_counts_machines_per_stage_and_keeps_the_reason_of_a_failure():
 
 
 def a_report() -> Report:
-    labs = [Lab(id="01", folder="01-x", title="One <b>", goal="g", hint="do <this>"),
-            Lab(id="02", folder="02-y", title="Two", goal="g", hint="then that")]
+    labs = [Lab(id="n1", folder="n1-z", title="Zero", goal="g", hint="h", part="node", number=1),
+            Lab(id="01", folder="01-x", title="One <b>", goal="g", hint="do <this>", part="pods",
+                number=1),
+            Lab(id="02", folder="02-y", title="Two", goal="g", hint="then that", part="pods",
+                number=2)]
     rows = [
         StudentRow("zed", {"zed-1": "ok"}, "02",
-                   {"01": Cell("pass"), "02": Cell("fail", "nginx <none> answered", "then that",
-                                                   "zed-1")}),
+                   {"n1": Cell("not reached"), "01": Cell("pass"),
+                    "02": Cell("fail", "nginx <none> answered", "then that", "zed-1")}),
         StudentRow("amy", {"amy-1": "ssh: no route"}, None,
-                   {"01": Cell("unreachable", "amy-1: ssh: no route"), "02": Cell("unreachable")}),
+                   {"n1": Cell("unreachable"), "01": Cell("unreachable", "amy-1: ssh: no route"),
+                    "02": Cell("unreachable")}),
     ]
     return Report(name="k8s<101>", generated=0, labs=labs, students=rows)
 
@@ -334,6 +338,9 @@ def test_the_page_is_self_contained_and_escapes_what_it_shows():
     assert html.count('<tr data-student=') == 2
     assert "refresh" not in html
     assert '<meta http-equiv="refresh" content="30">' in page.render(a_report(), refresh=30)
+    # One column group per part, as wide as its labs.
+    assert '<th colspan="1" class="part" scope="colgroup">A node by hand</th>' in html
+    assert '<th colspan="2" class="part" scope="colgroup">Pod networking</th>' in html
 
 
 def test_report_counts_and_json_shape():
@@ -341,7 +348,9 @@ def test_report_counts_and_json_shape():
     assert report.counts()["01"] == {"pass": 1, "fail": 0, "skipped": 0, "not reached": 0,
                                      "unreachable": 1}
     data = report.as_dict()
-    assert [lab["id"] for lab in data["labs"]] == ["01", "02"]
+    assert [lab["id"] for lab in data["labs"]] == ["n1", "01", "02"]
+    assert data["parts"] == [{"name": "node", "title": "A node by hand", "labs": ["n1"]},
+                             {"name": "pods", "title": "Pod networking", "labs": ["01", "02"]}]
     assert data["students"][0]["labs"]["02"] == {"status": "fail", "reason": "nginx <none> answered",
                                                  "hint": "then that", "machine": "zed-1"}
 
