@@ -1,7 +1,10 @@
-"""Remove what a lab wired by hand for a range of addresses (the only argument): every
+"""Remove what a lab wired by hand for a range of addresses (the first argument): every
 network namespace and bridge holding an address in it, and every nat POSTROUTING rule for a
-source in it (with the CNI-... chain a bridge plugin's ipMasq made for it). Prints
-"removed ..." per change."""
+source in it (with the CNI-... chain a bridge plugin's ipMasq made for it). With a second
+argument `--every-namespace`, every network namespace not made by containerd (cni-...) goes
+too. Prints "removed ..." per change.
+
+Run as `python3 -c <this text> RANGE`: no file to copy to the node first."""
 
 import ipaddress
 import json
@@ -10,6 +13,7 @@ import subprocess
 import sys
 
 network = ipaddress.IPv4Network(sys.argv[1])
+every = sys.argv[2:] == ["--every-namespace"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -23,7 +27,8 @@ def holds(addresses: list[dict]) -> bool:
 
 for line in run("ip", "netns", "list").stdout.splitlines():
     name = line.split()[0] if line.strip() else ""
-    if name and holds(json.loads(run("ip", "-n", name, "-j", "address", "show").stdout or "[]")):
+    if name and (every and not name.startswith("cni-") or
+                 holds(json.loads(run("ip", "-n", name, "-j", "address", "show").stdout or "[]"))):
         run("ip", "netns", "delete", name)
         print(f"removed namespace {name}")
 
