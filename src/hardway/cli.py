@@ -301,11 +301,11 @@ def lab_solve(lab_id: str, inventory_path: str | None, limit: str | None) -> Non
 @limit_option
 @handled
 def lab_reset(inventory_path: str | None, limit: str | None) -> None:
-    """Remove every lab pod, the CNI configs and the staged files."""
+    """Remove every lab pod, the CNI configs, the staged files and what each lab made by hand."""
     from hardway import labs
 
     labs.reset(inventory_file(inventory_path), limit)
-    console.print("nodes reset: where lab 01 begins")
+    console.print("nodes reset: where each part begins")
 
 
 @lab_group.command("check")

@@ -363,3 +363,43 @@ def test_a_changed_host_key_is_explained_with_the_command_that_forgets_it():
     assert one_line(message) == (
         "the SSH host key of 10.0.0.5 changed since the class first reached it (a reinstalled "
         "machine?); if that is expected: ssh-keygen -R 10.0.0.5 -f /c/k8s/known_hosts")
+
+
+class FakeClass:
+    """What report.collect asks of a class: its students' machines and its saved progress."""
+
+    name, inventory = "k8s", Path("hosts.yml")
+
+    def __init__(self, machines: dict[str, list[str]]):
+        from hardway.classroom.model import Machine
+
+        self.machines = {s: [Machine(m, s, "192.0.2.1") for m in ms] for s, ms in machines.items()}
+        self.saved: dict = {}
+
+    def students(self):
+        return self.machines
+
+    def load(self, what):
+        return self.saved
+
+    def save(self, what, data):
+        self.saved = data
+
+
+def test_the_report_orders_labs_by_course_and_skips_only_within_a_part(monkeypatch):
+    from hardway.classroom import report
+
+    # ann is in the node part's n3; bob at pod networking's 02 on one machine and n5 on the
+    # other (the furthest in the course counts: 02, though "n5" > "02" as text).
+    at = {"ann-1": "n3", "bob-1": "02", "bob-2": "n5"}
+    monkeypatch.setattr(report, "where", lambda c, ms: {m: (lab, "ok") for m, lab in at.items()})
+    monkeypatch.setattr(report, "_check", lambda lab, c, ms: {
+        m: labs.NodeResult(node=m, passed=False, reason="not yet", hint=lab.hint) for m in ms})
+    result = report.collect(FakeClass({"ann": ["ann-1"], "bob": ["bob-1", "bob-2"]}))
+    ann, bob = result.students
+    assert ann.current == "n3" and bob.current == "02"
+    assert [ann.labs[i].status for i in ("n1", "n2", "n3", "n4", "01")] == \
+        ["skipped", "skipped", "fail", "not reached", "not reached"]
+    # An earlier part is not skipped: each part begins from the provisioned node.
+    assert [bob.labs[i].status for i in ("n1", "n5", "01", "02", "03")] == \
+        ["not reached", "not reached", "skipped", "fail", "not reached"]
