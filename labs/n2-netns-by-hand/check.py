@@ -30,13 +30,15 @@ for name in [n for n in names if not n.startswith("cni-")]:
     seen["namespaces"][name] = {"addresses": inside(addresses), "routes": routes,
                                 "up": [l["ifname"] for l in addresses if "UP" in l.get("flags", [])]}
 targets = {n: v["addresses"][0] for n, v in seen["namespaces"].items() if v["addresses"]}
-probe = "import sys\\n" + ping + "\\nprint(ping(sys.argv[1]))"
+# One Python per namespace pings every target from inside it.
+probe = "import sys\\n" + ping + "\\nprint(*[ping(a) for a in sys.argv[1:]])"
 seen["pings"] = {}
 for name in targets:
     others = [(o, a) for o, a in targets.items() if o != name]
-    for other, address in others + [(f"the node ({node_address})", node_address)]:
-        out = run("ip", "netns", "exec", name, "python3", "-c", probe, address).strip()
-        seen["pings"][f"{name}>{other}"] = out == "True"
+    others.append((f"the node ({node_address})", node_address))
+    answers = run("ip", "netns", "exec", name, "python3", "-c", probe, *[a for _, a in others]).split()
+    for index, (other, _) in enumerate(others):
+        seen["pings"][f"{name}>{other}"] = answers[index:index + 1] == ["True"]
 print(json.dumps(seen))
 """
 
