@@ -403,3 +403,12 @@ def test_the_report_orders_labs_by_course_and_skips_only_within_a_part(monkeypat
     # An earlier part is not skipped: each part begins from the provisioned node.
     assert [bob.labs[i].status for i in ("n1", "n5", "01", "02", "03")] == \
         ["not reached", "not reached", "skipped", "fail", "not reached"]
+
+
+def test_the_terminal_report_names_each_part_above_its_first_lab():
+    from hardway import cli
+
+    with cli.console.capture() as captured:
+        cli.print_report(a_report())
+    header = [line for line in captured.get().splitlines() if "node" in line]
+    assert header and "pods" in header[0], captured.get()
