@@ -228,7 +228,7 @@ def up(count: int | None, no_site: bool, system: str, login: str) -> None:
 
 @main.group("lab")
 def lab_group() -> None:
-    """The pod-networking labs: list, start, check, solve, reset."""
+    """The labs, part by part: list, start, check, solve, reset."""
 
 
 inventory_option = click.option(
@@ -249,11 +249,24 @@ def inventory_file(path: str | None) -> Path:
 @output_option
 @handled
 def lab_list(output: str) -> None:
-    """The labs, in order, with their goals."""
+    """The labs, part by part, in order, with their goals."""
     from hardway import labs
 
-    rows = [[lab.id, lab.title, lab.goal] for lab in labs.all_labs()]
-    print_table("labs", ["id", "title", "goal"], rows, output)
+    grouped = labs.by_part(labs.all_labs())
+    if output == "json":
+        click.echo(json.dumps([{"part": part.name, "part_title": part.title, "id": lab.id,
+                                "title": lab.title, "goal": lab.goal}
+                               for part, members in grouped for lab in members], indent=2))
+        return
+    # Each part begins from the provisioned node, so each is a section of its own.
+    table = Table(title="labs", caption="each part begins from the provisioned node")
+    for column in ("part", "id", "title", "goal"):
+        table.add_column(column)
+    for part, members in grouped:
+        for index, lab in enumerate(members):
+            table.add_row(part.title if index == 0 else "", lab.id, lab.title, lab.goal)
+        table.add_section()
+    console.print(table)
 
 
 @lab_group.command("start")
@@ -289,11 +302,11 @@ def lab_solve(lab_id: str, inventory_path: str | None, limit: str | None) -> Non
 @limit_option
 @handled
 def lab_reset(inventory_path: str | None, limit: str | None) -> None:
-    """Remove every lab pod, the CNI configs and the staged files."""
+    """Remove every lab pod, the CNI configs, the staged files and what each lab made by hand."""
     from hardway import labs
 
     labs.reset(inventory_file(inventory_path), limit)
-    console.print("nodes reset: where lab 01 begins")
+    console.print("nodes reset: where each part begins")
 
 
 @lab_group.command("check")
@@ -453,6 +466,8 @@ def class_report(name: str, html_file: Path | None, watch: int | None, parallel:
 
 
 def print_report(result) -> None:
+    from hardway import labs
+
     styles = {"pass": styled("pass", "green"), "fail": styled("FAIL", "bold red"),
               "skipped": styled("skip", "yellow"), "unreachable": styled("?", "dim"),
               "not reached": styled("·", "dim")}
@@ -460,6 +475,10 @@ def print_report(result) -> None:
                   caption="skip: a later lab was started first · ?: unreachable · ·: not reached")
     for column in ["student", "at", *[lab.id for lab in result.labs]]:
         table.add_column(column, no_wrap=True)
+    # The first row names each part (labs/parts.yml) above its first lab.
+    starts = {members[0].id: part.name for part, members in labs.by_part(result.labs)}
+    table.add_row("", "", *[styled(starts.get(lab.id, ""), "bold") for lab in result.labs],
+                  end_section=True)
     for row in result.students:
         down = [n for n, state in row.machines.items() if state != "ok"]
         who = row.student + (f" ({len(down)} down)" if down else "")

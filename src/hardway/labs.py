@@ -1,7 +1,7 @@
 """The labs under labs/: list them, run their Ansible steps, and run their checks.
 
-A lab is a folder `labs/NN-slug/` (labs/README.md lists its files); nothing here knows
-any lab by name.
+A lab is a folder `labs/<id>-slug/` (labs/README.md lists its files); its id is a part's
+prefix and a number (labs/parts.yml). Nothing here knows any lab or part by name.
 """
 
 from __future__ import annotations
@@ -25,10 +25,41 @@ from hardway.files import atomic_write
 from hardway.settings import REPO, HardwayError, UsageError
 
 LABS = REPO / "labs"
+PARTS = LABS / "parts.yml"
+# A lab folder's name: its id (a part's prefix, then a number), a dash, a slug.
+_FOLDER = re.compile(r"^(?P<prefix>[a-z]*)(?P<number>[0-9]+)-[a-z0-9-]+$")
 # What a check says when it saw something on its way (a pod being created, a container
 # between restarts): the student should look again soon, not fix anything.
 STARTING = "still starting: "
 _LAB_KEYS = {"id": str, "title": str, "goal": str, "hint": str}
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of the course: its labs begin from the provisioned node, not from another
+    part's end."""
+    name: str
+    prefix: str
+    title: str
+
+
+def parts() -> list[Part]:
+    """The parts in the order they are taught (labs/parts.yml)."""
+    try:
+        data = yaml.safe_load(PARTS.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise HardwayError(f"{PARTS} cannot be read as YAML ({type(exc).__name__}): fix the file") \
+            from None
+    keys = ("name", "prefix", "title")
+    if not isinstance(data, list) or not all(
+            isinstance(p, dict) and all(isinstance(p.get(k), str) for k in keys) for p in data):
+        raise HardwayError(f"{PARTS} must be a list of parts, each with {', '.join(keys)} (strings)")
+    found = [Part(name=p["name"], prefix=p["prefix"], title=p["title"].strip()) for p in data]
+    for key in ("name", "prefix"):
+        values = [getattr(p, key) for p in found]
+        if len(set(values)) != len(values):
+            raise HardwayError(f"{PARTS}: two parts have the same {key}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -40,14 +71,26 @@ class Lab:
     hint: str
     # How many nodes the lab needs at least (a node and its partners).
     nodes: int = 1
+    # The part it belongs to (labs/parts.yml) and its place in that part.
+    part: str = ""
+    number: int = 0
 
     @property
     def path(self) -> Path:
         return LABS / self.folder
 
 
-def load(meta: Path) -> Lab:
+def load(meta: Path, known: list[Part] | None = None) -> Lab:
     """One lab from its lab.yml; a malformed file is named in a one-line error."""
+    match = _FOLDER.match(meta.parent.name)
+    if not match:
+        raise HardwayError(f"{meta.parent}: a lab folder is named <id>-<slug>, its id a part's "
+                           "prefix and a number (labs/parts.yml), e.g. n1-runc or 01-host-network")
+    folder_id = meta.parent.name.split("-", 1)[0]
+    part = next((p for p in (known if known is not None else parts())
+                 if p.prefix == match["prefix"]), None)
+    if part is None:
+        raise HardwayError(f"{meta.parent}: no part in {PARTS} has the prefix {match['prefix']!r}")
     try:
         data = yaml.safe_load(meta.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -59,22 +102,33 @@ def load(meta: Path) -> Lab:
                if not isinstance(data.get(key), kind) or not str(data[key]).strip()]
     if missing:
         raise HardwayError(f"{meta} lacks {', '.join(missing)} (each a non-empty string)")
-    if data["id"] != meta.parent.name[:2]:
-        raise HardwayError(f"{meta} has id {data['id']!r}; its folder says {meta.parent.name[:2]!r}")
+    if data["id"] != folder_id:
+        raise HardwayError(f"{meta} has id {data['id']!r}; its folder says {folder_id!r}")
     nodes = data.get("nodes", 1)
     if not isinstance(nodes, int) or nodes < 1:
         raise HardwayError(f"{meta}: nodes must be a whole number of at least 1")
     return Lab(id=data["id"], folder=meta.parent.name, title=data["title"].strip(),
-               goal=data["goal"].strip(), hint=" ".join(data["hint"].split()), nodes=nodes)
+               goal=data["goal"].strip(), hint=" ".join(data["hint"].split()), nodes=nodes,
+               part=part.name, number=int(match["number"]))
 
 
 def all_labs() -> list[Lab]:
-    return [load(meta) for meta in sorted(LABS.glob("[0-9][0-9]-*/lab.yml"))]
+    """Every lab in course order: part by part, then by number."""
+    known = parts()
+    order = {part.name: index for index, part in enumerate(known)}
+    found = [load(meta, known) for meta in LABS.glob("*/lab.yml")]
+    return sorted(found, key=lambda lab: (order[lab.part], lab.number))
+
+
+def by_part(labs: list[Lab]) -> list[tuple[Part, list[Lab]]]:
+    """The parts, each with its labs (in the order given); parts with none are left out."""
+    grouped = [(part, [lab for lab in labs if lab.part == part.name]) for part in parts()]
+    return [(part, members) for part, members in grouped if members]
 
 
 def find(lab_id: str) -> Lab:
     labs = all_labs()
-    wanted = lab_id.zfill(2) if lab_id.isdigit() else lab_id
+    wanted = lab_id.zfill(2) if lab_id.isdigit() else lab_id.lower()
     for lab in labs:
         if wanted in (lab.id, lab.folder):
             return lab
@@ -97,15 +151,15 @@ def run_steps(inventory: Path, solve: list[Lab], stage: Lab | None, limit: str |
 
 
 def start(lab: Lab, inventory: Path, limit: str | None = None) -> None:
-    """Reset, apply every earlier lab's solution, set the stage for this one."""
-    earlier = [other for other in all_labs() if other.id < lab.id]
+    """Reset, apply the solutions of the earlier labs of its part, set the stage for this one."""
+    earlier = [other for other in all_labs() if other.part == lab.part and other.number < lab.number]
     run_steps(inventory, solve=earlier, stage=lab, limit=limit)
 
 
 def solve(lab: Lab, inventory: Path, limit: str | None = None) -> None:
     """Reach this lab's end state: on a node where the lab was started, its own solution;
-    anywhere else, reset and every solution up to it."""
-    upto = [other for other in all_labs() if other.id <= lab.id]
+    anywhere else, reset and every solution of its part up to it."""
+    upto = [other for other in all_labs() if other.part == lab.part and other.number <= lab.number]
     run_steps(inventory, solve=upto, stage=None, limit=limit, shortcut=lab)
 
 
@@ -145,7 +199,9 @@ class Target:
 def lab_variables() -> dict:
     """Every lab's own settings (labs/<lab>/vars.yml), as the lab playbook loads them."""
     merged: dict = {}
-    for path in sorted(LABS.glob("[0-9][0-9]-*/vars.yml")):
+    for path in (lab.path / "vars.yml" for lab in all_labs()):
+        if not path.is_file():
+            continue
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

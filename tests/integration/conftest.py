@@ -26,6 +26,10 @@ TEST_ENV = {
     "HARDWAY_INVENTORY": "/var/lib/hardway-test/inventory",
     "HARDWAY_MIRROR_PORT": "8078",
 }
+# Two test runs on one host (two engineers) each need their own lab: HARDWAY_TEST_BRIDGE,
+# HARDWAY_TEST_SUBNET, ... stand in for the values above.
+TEST_ENV = {key: os.environ.get(key.replace("HARDWAY_", "HARDWAY_TEST_", 1), value)
+            for key, value in TEST_ENV.items()}
 BIN = Path(sys.executable).parent
 # Counters and per-boot values that move by themselves; everything else must not move.
 MOVING = ("fs.dentry-state", "fs.file-nr", "fs.inode-nr", "fs.inode-state", "fs.quota.",

@@ -14,7 +14,10 @@ from hardway import labs
 from tests.integration.conftest import hardway, wait_for
 
 ONE = "node1"
-SINGLE = [lab.id for lab in labs.all_labs() if lab.nodes == 1]
+# Pod networking first, so lab 01 still begins on a freshly provisioned node; the node
+# part follows, and a test of its own then starts lab 01 from the node part's end.
+SINGLE = [lab.id for lab in sorted(labs.all_labs(), key=lambda lab: lab.part != "pods")
+          if lab.nodes == 1]
 
 
 def manifest(name: str, body: str) -> str:
@@ -80,13 +83,89 @@ MISTAKES = {
     "10": ("the service without the route for its network",
            "/root/lab-10-service.sh 2>/dev/null; ip route del 10.32.0.0/24 dev cnio0", "route"),
 }
+# The node part's mistakes (labs/n*): each what a student plausibly does.
+N1_BUNDLE = """cd /root/lab/n1 && mkdir -p image bundle/rootfs && tar -xf busybox.tar -C image
+layers=$(cd image && python3 -c 'import json; print(*json.load(open("manifest.json"))[0]["Layers"])')
+for layer in $layers; do
+  tar -xzf image/$layer -C bundle/rootfs
+done
+cd bundle && runc spec"""
+
+
+def runc_config(args: str, drop_network: bool = False) -> str:
+    """A shell line editing config.json in the current folder as a student would."""
+    drop = ('c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] '
+            'if n["type"] != "network"]\n') if drop_network else ""
+    return ("python3 - <<'EOF'\nimport json\nc = json.load(open('config.json'))\n"
+            f"c['process']['terminal'] = False\nc['process']['args'] = {args}\n{drop}"
+            "json.dump(c, open('config.json', 'w'))\nEOF")
+
+
+CNI_HAND = ("export CNI_PATH=/opt/cni/bin CNI_IFNAME=eth0; ip netns add three && CNI_COMMAND=ADD "
+            "CNI_CONTAINERID=three CNI_NETNS=/var/run/netns/three /opt/cni/bin/bridge "
+            "< /root/lab/n3/hand-net.conf >/dev/null")
+KUBELET_CONFIG = """apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+staticPodPath: /etc/kubernetes/manifests
+fileCheckFrequency: 5s
+containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
+cgroupDriver: systemd
+failCgroupV1: false
+failSwapOn: false
+protectKernelDefaults: true
+authentication:
+  anonymous: {enabled: true}
+  webhook: {enabled: false}
+authorization:
+  mode: AlwaysAllow"""
+KUBELET_UNIT = """[Unit]
+After=containerd.service
+[Service]
+ExecStart=/usr/local/bin/kubelet --config=/etc/kubernetes/kubelet.yaml
+Restart=always
+[Install]
+WantedBy=multi-user.target"""
+HEALTHY = "for i in $(seq 60); do curl -s localhost:10248/healthz | grep -q ok && break; sleep 1; done"
+MISTAKES.update({
+    "n1": ("a container without a network namespace of its own",
+           N1_BUNDLE + "\n" + runc_config("['sleep', '3600']", drop_network=True)
+           + "\nrunc run -d box </dev/null >/dev/null 2>&1", "network"),
+    "n2": ("a namespace without its default route", "ip -n blue route del default", "default route"),
+    "n3": ("a namespace deleted without DEL", f"{CNI_HAND} && ip netns delete three", "DEL"),
+    "n4": ("the container's own PID noted as its shim's",
+           f"ctr -n lab images import /root/lab/n4/busybox.tar && ctr -n lab run -d {BUSYBOX} hello "
+           "sleep 3600 && ctr -n lab tasks ls | awk '$1 == \"hello\" {print $2}' > /root/lab/n4/shim.pid",
+           "shim"),
+    "n5": ("a kubelet configuration without address: its API open to all",
+           f"cat > /etc/kubernetes/kubelet.yaml <<'EOF'\n{KUBELET_CONFIG}\nEOF\n"
+           f"cat > /etc/systemd/system/kubelet.service <<'EOF'\n{KUBELET_UNIT}\nEOF\n"
+           "systemctl daemon-reload && systemctl enable --now kubelet 2>/dev/null && "
+           f"cp /root/lab/n5/hello.yaml /etc/kubernetes/manifests/ && {HEALTHY}", "loopback"),
+})
+# Mistakes made on top of the lab's solution (a part the student got right, then broke).
+SOLVE_FIRST = {"10", "n2", "n3"}
+# Files a README names that the student makes (the others must be staged by start).
+STUDENT_MADE = {"/root/lab/n1/image", "/root/lab/n1/bundle", "/root/lab/n1/box.log",
+                "/root/lab/n4/shim.pid"}
 # Undo what a mistake left outside the lab's own reset (a firewall rule is not the lab's).
 UNDO = {"05": "iptables -D FORWARD -p tcp --dport 80 -j DROP"}
 # A correct variant of the student's own: it must pass.
 # (lab 01: the student removes the mistake, waits for its pods to go, writes their own.)
 VARIANTS = {"01": "rm -f /etc/kubernetes/manifests/*; "
                   "while crictl pods --state ready -q | grep -q .; do sleep 1; done\n" + OWN_NGINX,
-            "04": "cp /root/lab/04/10-bridge.conf /etc/cni/net.d/"}
+            "04": "cp /root/lab/04/10-bridge.conf /etc/cni/net.d/",
+            # n1: another name, bundle and command of the student's own.
+            "n1": "runc delete --force box && mkdir -p /root/mine && cp -a /root/lab/n1/bundle/rootfs "
+                  "/root/mine/ && cd /root/mine && runc spec\n"
+                  + runc_config("['sh', '-c', 'while sleep 1; do :; done']")
+                  + "\nrunc run -d mine </dev/null >/dev/null 2>&1",
+            # n3: DEL still frees the address after the namespace is gone.
+            "n3": "CNI_PATH=/opt/cni/bin CNI_IFNAME=eth0 CNI_COMMAND=DEL CNI_CONTAINERID=three "
+                  "CNI_NETNS=/var/run/netns/three /opt/cni/bin/bridge < /root/lab/n3/hand-net.conf",
+            "n4": "ps -o ppid= -p $(cat /root/lab/n4/shim.pid) | tr -d ' ' > /root/lab/n4/shim.pid.new && "
+                  "mv /root/lab/n4/shim.pid.new /root/lab/n4/shim.pid",
+            "n5": "sed -i '1i address: 127.0.0.1' /etc/kubernetes/kubelet.yaml && "
+                  f"systemctl restart kubelet && {HEALTHY}"}
 
 
 def check(lab_id: str, limit: str = ONE, settle: bool = True) -> dict:
@@ -123,13 +202,14 @@ def staged_files(lab_id: str) -> set[str]:
 @pytest.mark.parametrize("lab_id", SINGLE)
 def test_on_one_node_the_check_fails_a_mistake_and_passes_the_solution(nodes, lab_id):
     hardway("lab", "start", lab_id, "--limit", ONE)
-    missing = [f for f in staged_files(lab_id) if nodes.sh(ONE, f"test -e {f}").returncode != 0]
+    missing = [f for f in staged_files(lab_id) - STUDENT_MADE
+               if nodes.sh(ONE, f"test -e {f}").returncode != 0]
     assert missing == [], f"lab {lab_id} start left out: {missing}"
     before = node_result(check(lab_id, settle=False))
     assert not before["passed"] and before["reason"] and before["hint"], before
 
     what, command, words = MISTAKES[lab_id]
-    if lab_id == "10":
+    if lab_id in SOLVE_FIRST:
         hardway("lab", "solve", lab_id, "--limit", ONE)
     nodes.ok(ONE, command)
     try:
@@ -147,6 +227,23 @@ def test_on_one_node_the_check_fails_a_mistake_and_passes_the_solution(nodes, la
     hardway("lab", "solve", lab_id, "--limit", ONE)
     after = node_result(check(lab_id))
     assert after["passed"], f"lab {lab_id} still fails after its solution: {after['reason']}"
+
+
+def test_pod_networking_begins_where_the_node_part_ends_with_the_provisioned_kubelet(nodes):
+    """The node part's last lab ends with a kubelet the student wrote; lab 01's start brings
+    back the provisioned one, byte for byte as on a node that never saw the node part."""
+    hardway("lab", "solve", "n5", "--limit", ONE)
+    files = "/etc/kubernetes/kubelet.yaml /etc/systemd/system/kubelet.service"
+    hardway("lab", "start", "01", "--limit", ONE)
+    assert nodes.ok(ONE, f"sha256sum {files}") == nodes.ok("node2", f"sha256sum {files}")
+    assert nodes.ok(ONE, "systemctl is-active kubelet; systemctl is-enabled kubelet").split() == \
+        ["active", "enabled"]
+    assert nodes.ok(ONE, "runc list -q; ip netns list; ctr namespaces ls -q").split() == ["k8s.io"]
+    before = node_result(check("01", settle=False))
+    assert not before["passed"], before
+    hardway("lab", "solve", "01", "--limit", ONE)
+    after = node_result(check("01"))
+    assert after["passed"], f"lab 01 after the node part: {after['reason']}"
 
 
 def test_lab_08_on_one_node_says_it_needs_two(nodes):

@@ -314,14 +314,18 @@ def test_progress_counts_machines_per_stage_and_keeps_the_reason_of_a_failure():
 
 
 def a_report() -> Report:
-    labs = [Lab(id="01", folder="01-x", title="One <b>", goal="g", hint="do <this>"),
-            Lab(id="02", folder="02-y", title="Two", goal="g", hint="then that")]
+    labs = [Lab(id="n1", folder="n1-z", title="Zero", goal="g", hint="h", part="node", number=1),
+            Lab(id="01", folder="01-x", title="One <b>", goal="g", hint="do <this>", part="pods",
+                number=1),
+            Lab(id="02", folder="02-y", title="Two", goal="g", hint="then that", part="pods",
+                number=2)]
     rows = [
         StudentRow("zed", {"zed-1": "ok"}, "02",
-                   {"01": Cell("pass"), "02": Cell("fail", "nginx <none> answered", "then that",
-                                                   "zed-1")}),
+                   {"n1": Cell("not reached"), "01": Cell("pass"),
+                    "02": Cell("fail", "nginx <none> answered", "then that", "zed-1")}),
         StudentRow("amy", {"amy-1": "ssh: no route"}, None,
-                   {"01": Cell("unreachable", "amy-1: ssh: no route"), "02": Cell("unreachable")}),
+                   {"n1": Cell("unreachable"), "01": Cell("unreachable", "amy-1: ssh: no route"),
+                    "02": Cell("unreachable")}),
     ]
     return Report(name="k8s<101>", generated=0, labs=labs, students=rows)
 
@@ -334,6 +338,9 @@ def test_the_page_is_self_contained_and_escapes_what_it_shows():
     assert html.count('<tr data-student=') == 2
     assert "refresh" not in html
     assert '<meta http-equiv="refresh" content="30">' in page.render(a_report(), refresh=30)
+    # One column group per part, as wide as its labs.
+    assert '<th colspan="1" class="part" scope="colgroup">A node by hand</th>' in html
+    assert '<th colspan="2" class="part" scope="colgroup">Pod networking</th>' in html
 
 
 def test_report_counts_and_json_shape():
@@ -341,7 +348,9 @@ def test_report_counts_and_json_shape():
     assert report.counts()["01"] == {"pass": 1, "fail": 0, "skipped": 0, "not reached": 0,
                                      "unreachable": 1}
     data = report.as_dict()
-    assert [lab["id"] for lab in data["labs"]] == ["01", "02"]
+    assert [lab["id"] for lab in data["labs"]] == ["n1", "01", "02"]
+    assert data["parts"] == [{"name": "node", "title": "A node by hand", "labs": ["n1"]},
+                             {"name": "pods", "title": "Pod networking", "labs": ["01", "02"]}]
     assert data["students"][0]["labs"]["02"] == {"status": "fail", "reason": "nginx <none> answered",
                                                  "hint": "then that", "machine": "zed-1"}
 
@@ -354,3 +363,52 @@ def test_a_changed_host_key_is_explained_with_the_command_that_forgets_it():
     assert one_line(message) == (
         "the SSH host key of 10.0.0.5 changed since the class first reached it (a reinstalled "
         "machine?); if that is expected: ssh-keygen -R 10.0.0.5 -f /c/k8s/known_hosts")
+
+
+class FakeClass:
+    """What report.collect asks of a class: its students' machines and its saved progress."""
+
+    name, inventory = "k8s", Path("hosts.yml")
+
+    def __init__(self, machines: dict[str, list[str]]):
+        from hardway.classroom.model import Machine
+
+        self.machines = {s: [Machine(m, s, "192.0.2.1") for m in ms] for s, ms in machines.items()}
+        self.saved: dict = {}
+
+    def students(self):
+        return self.machines
+
+    def load(self, what):
+        return self.saved
+
+    def save(self, what, data):
+        self.saved = data
+
+
+def test_the_report_orders_labs_by_course_and_skips_only_within_a_part(monkeypatch):
+    from hardway.classroom import report
+
+    # ann is in the node part's n3; bob at pod networking's 02 on one machine and n5 on the
+    # other (the furthest in the course counts: 02, though "n5" > "02" as text).
+    at = {"ann-1": "n3", "bob-1": "02", "bob-2": "n5"}
+    monkeypatch.setattr(report, "where", lambda c, ms: {m: (lab, "ok") for m, lab in at.items()})
+    monkeypatch.setattr(report, "_check", lambda lab, c, ms: {
+        m: labs.NodeResult(node=m, passed=False, reason="not yet", hint=lab.hint) for m in ms})
+    result = report.collect(FakeClass({"ann": ["ann-1"], "bob": ["bob-1", "bob-2"]}))
+    ann, bob = result.students
+    assert ann.current == "n3" and bob.current == "02"
+    assert [ann.labs[i].status for i in ("n1", "n2", "n3", "n4", "01")] == \
+        ["skipped", "skipped", "fail", "not reached", "not reached"]
+    # An earlier part is not skipped: each part begins from the provisioned node.
+    assert [bob.labs[i].status for i in ("n1", "n5", "01", "02", "03")] == \
+        ["not reached", "not reached", "skipped", "fail", "not reached"]
+
+
+def test_the_terminal_report_names_each_part_above_its_first_lab():
+    from hardway import cli
+
+    with cli.console.capture() as captured:
+        cli.print_report(a_report())
+    header = [line for line in captured.get().splitlines() if "node" in line]
+    assert header and "pods" in header[0], captured.get()

@@ -11,7 +11,7 @@ from hardway.cli import main
 
 # (arguments, environment, exit code, words the one error line must hold)
 BAD = [
-    (["lab", "check", "42"], {}, 2, "no lab '42': choose one of 01"),
+    (["lab", "check", "42"], {}, 2, "no lab '42': choose one of n1"),
     (["lab", "solve", "../01"], {}, 2, "no lab '../01'"),
     (["lab", "start", "01"], {}, 2, "no inventory at"),
     (["up", "--count", "9"], {}, 2, "--count must be from 1 to 8"),

@@ -14,16 +14,16 @@ import yaml
 from hardway import labs
 from hardway.settings import HardwayError, UsageError
 
-FOLDERS = sorted(p for p in labs.LABS.glob("[0-9][0-9]-*") if p.is_dir())
+FOLDERS = sorted(p.parent for p in labs.LABS.glob("*/lab.yml"))
 # Files a lab folder may hold (labs/README.md describes each).
 ALLOWED = {"lab.yml", "README.md", "check.py", "solve.yml", "start.yml", "reset.yml", "vars.yml",
-           "files", "partners.yml", "service.sh.j2", "service-cleanup.sh"}
+           "files", "partners.yml", "service.sh.j2", "service-cleanup.sh", "wire.sh.j2"}
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
 def test_every_lab_folder_has_the_whole_contract(folder):
     lab = labs.load(folder / "lab.yml")
-    assert lab.id == folder.name[:2]
+    assert lab.id == folder.name.split("-")[0]
     for required in ("README.md", "check.py", "solve.yml"):
         assert (folder / required).is_file(), f"{folder.name} lacks {required}"
     assert set(p.name for p in folder.iterdir()) - {"__pycache__"} <= ALLOWED
@@ -38,7 +38,75 @@ def test_every_lab_folder_has_the_whole_contract(folder):
 
 def test_lab_ids_are_unique_and_in_order():
     ids = [lab.id for lab in labs.all_labs()]
-    assert ids == sorted(set(ids)) and len(ids) == len(FOLDERS)
+    assert len(set(ids)) == len(ids) == len(FOLDERS)
+    for _, members in labs.by_part(labs.all_labs()):
+        numbers = [lab.number for lab in members]
+        assert numbers == sorted(set(numbers))
+
+
+def test_every_folder_holding_files_is_a_lab():
+    """A lab folder without lab.yml would be silently left out of the course."""
+    others = {p.name for p in labs.LABS.iterdir() if p.is_dir()} - {f.name for f in FOLDERS}
+    assert others <= {"_common", "__pycache__"}, others
+
+
+def test_the_course_is_node_by_hand_then_pod_networking():
+    grouped = [(part.name, [lab.id for lab in members])
+               for part, members in labs.by_part(labs.all_labs())]
+    assert grouped == [("node", ["n1", "n2", "n3", "n4", "n5"]),
+                       ("pods", [f"{n:02d}" for n in range(1, 11)])]
+
+
+def test_today_ids_still_find_their_labs():
+    assert labs.find("1").folder == "01-host-network"
+    assert labs.find("01").id == labs.find("01-host-network").id == "01"
+    assert labs.find("N1").id == "n1"
+    with pytest.raises(UsageError, match="no lab 'n9'"):
+        labs.find("n9")
+
+
+def test_a_lab_starts_from_its_own_parts_earlier_solutions(monkeypatch):
+    steps = []
+    monkeypatch.setattr(labs, "run_steps", lambda inventory, solve, stage, limit=None,
+                        shortcut=None: steps.append([lab.id for lab in solve]))
+    labs.start(labs.find("01"), Path("x"))
+    labs.start(labs.find("03"), Path("x"))
+    labs.start(labs.find("n3"), Path("x"))
+    labs.solve(labs.find("n2"), Path("x"))
+    assert steps == [[], ["01", "02"], ["n1", "n2"], ["n1", "n2"]]
+
+
+def test_the_parts_listing(monkeypatch):
+    from click.testing import CliRunner
+
+    from hardway.cli import main
+
+    result = CliRunner().invoke(main, ["lab", "list", "--output", "json"])
+    rows = json.loads(result.output)
+    assert [(r["part"], r["id"]) for r in rows][:6] == [("node", f"n{n}") for n in range(1, 6)] + [
+        ("pods", "01")]
+    table = CliRunner().invoke(main, ["lab", "list"], env={"COLUMNS": "200"}).output
+    assert "A node by hand" in table and "Pod networking" in table
+
+
+@pytest.mark.parametrize("folder, parts_text, message", [
+    ("x1-thing", None, "no part in"),
+    ("n-thing", None, "a lab folder is named <id>-<slug>"),
+    ("n1-thing", "- {name: node, prefix: n}\n", "must be a list of parts"),
+    ("n1-thing", "- {name: a, prefix: n, title: A}\n- {name: b, prefix: n, title: B}\n",
+     "the same prefix"),
+])
+def test_a_malformed_part_or_folder_is_named_in_one_line(tmp_path, monkeypatch, folder,
+                                                         parts_text, message):
+    if parts_text is not None:
+        monkeypatch.setattr(labs, "PARTS", tmp_path / "parts.yml")
+        labs.PARTS.write_text(parts_text)
+    meta = tmp_path / folder / "lab.yml"
+    meta.parent.mkdir()
+    meta.write_text("id: n1\ntitle: T\ngoal: G\nhint: H\n")
+    with pytest.raises(HardwayError) as caught:
+        labs.load(meta)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_no_shared_file_names_a_lab():
@@ -47,7 +115,7 @@ def test_no_shared_file_names_a_lab():
               Path(labs.__file__)]
     for path in shared:
         text = path.read_text()
-        assert not re.search(r"\b(lab ?|labs/)(0[1-9]|10)\b", text, re.I), path
+        assert not re.search(r"\b(lab ?|labs/)(0[1-9]|10|n[1-9])\b", text, re.I), path
         assert "10.32.0" not in text and "lab_service" not in text, path
 
 

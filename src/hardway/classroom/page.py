@@ -7,6 +7,7 @@ import time
 from html import escape
 
 from hardway.classroom.report import Report
+from hardway.labs import by_part
 
 # Sort order of a lab column: furthest along first.
 RANK = {"pass": 0, "fail": 1, "skipped": 2, "unreachable": 3, "not reached": 4}
@@ -20,6 +21,7 @@ p.meta { color: #555; margin: 0 0 1rem; }
 table { border-collapse: collapse; }
 th, td { border: 1px solid #ccc; padding: .35rem .6rem; text-align: center; white-space: nowrap; }
 th { background: #f0f0f0; cursor: pointer; user-select: none; }
+tr.parts th { cursor: default; font-weight: 600; border-bottom: 2px solid #999; }
 th[aria-sort=ascending]::after { content: " ▲"; }
 th[aria-sort=descending]::after { content: " ▼"; }
 td.student { text-align: left; font-weight: 600; }
@@ -37,10 +39,11 @@ tfoot td { background: #fafafa; font-size: .9rem; }
 SCRIPT = """
 const table = document.getElementById('report');
 const body = table.tBodies[0];
-table.querySelectorAll('thead th').forEach((th, index) => {
+const columns = table.querySelectorAll('thead tr:last-child th');
+columns.forEach((th, index) => {
   th.addEventListener('click', () => {
     const ascending = th.getAttribute('aria-sort') !== 'ascending';
-    table.querySelectorAll('thead th').forEach(other => other.removeAttribute('aria-sort'));
+    columns.forEach(other => other.removeAttribute('aria-sort'));
     th.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
     const key = row => row.cells[index].dataset.sort;
     const rows = Array.from(body.rows).sort((a, b) => {
@@ -65,6 +68,10 @@ body.addEventListener('click', event => {
 
 def render(report: Report, refresh: int | None = None) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.generated))
+    # A row of part titles above the lab ids: each part is a column group.
+    groups = ['<th colspan="3" class="part"></th>'] + [
+        f'<th colspan="{len(members)}" class="part" scope="colgroup">{escape(part.title)}</th>'
+        for part, members in by_part(report.labs)]
     head = ['<th>Student</th>', '<th>At lab</th>', '<th>Passed</th>']
     head += [f'<th title="{escape(lab.title)}">{escape(lab.id)}</th>' for lab in report.labs]
     rows = []
@@ -106,7 +113,7 @@ def render(report: Report, refresh: int | None = None) -> str:
 <p class="meta">Checked {escape(when)} on every student's machines. Click a column to sort;
 click a red, yellow or grey cell for the reason and the hint.</p>
 <table id="report">
-<thead><tr>{"".join(head)}</tr></thead>
+<thead><tr class="parts">{"".join(groups)}</tr><tr>{"".join(head)}</tr></thead>
 <tbody>
 {chr(10).join(rows)}
 </tbody>

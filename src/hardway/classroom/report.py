@@ -4,7 +4,9 @@ Each machine says which lab it is in (/var/lib/hardway-lab/lab, written by `hard
 start|solve`); each lab's check runs once over all the machines in it, the labs at once.
 A lab that passed once stays passed (kept in the class's state), so a student who moved on keeps the credit.
 Per student and lab: pass; fail (with the check's reason and the lab's hint); skipped (a
-later lab was started before this one passed); not reached; unreachable.
+later lab of the same part was started before this one passed: each part begins from the
+provisioned node, so an earlier part is never skipped, only not reached); not reached;
+unreachable.
 """
 
 from __future__ import annotations
@@ -52,7 +54,10 @@ class Report:
         return {
             "class": self.name,
             "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.generated)),
-            "labs": [{"id": lab.id, "title": lab.title, "hint": lab.hint} for lab in self.labs],
+            "parts": [{"name": part.name, "title": part.title, "labs": [lab.id for lab in members]}
+                      for part, members in labs.by_part(self.labs)],
+            "labs": [{"id": lab.id, "part": lab.part, "title": lab.title, "hint": lab.hint}
+                     for lab in self.labs],
             "students": [{"student": s.student, "machines": s.machines, "current": s.current,
                           "labs": {k: asdict(v) for k, v in s.labs.items()}}
                          for s in self.students],
@@ -113,6 +118,8 @@ def _check(lab: labs.Lab, classroom: Classroom, machines: list[str]) -> dict[str
 def collect(classroom: Classroom, parallel: int = 10) -> Report:
     all_labs = labs.all_labs()
     by_id = {lab.id: lab for lab in all_labs}
+    # Lab ids do not sort in course order (n1 comes before 01): their place in the course does.
+    place = {lab.id: index for index, lab in enumerate(all_labs)}
     students = classroom.students()
     machines = [m for ms in students.values() for m in ms]
     seen = where(classroom, machines)
@@ -122,7 +129,7 @@ def collect(classroom: Classroom, parallel: int = 10) -> Report:
     for student, ms in students.items():
         ids = [seen.get(m.name, (None, ""))[0] for m in ms]
         ids = [i for i in ids if i in by_id]
-        current[student] = max(ids) if ids else None
+        current[student] = max(ids, key=place.__getitem__) if ids else None
         to_check += [(current[student], m.name) for m in ms
                      if current[student] and seen.get(m.name, (None, ""))[0] == current[student]]
     by_lab: dict[str, list[str]] = {}
@@ -153,7 +160,7 @@ def collect(classroom: Classroom, parallel: int = 10) -> Report:
             elif all(state != "ok" for state in reach.values()):
                 row.labs[lab.id] = Cell("unreachable", "; ".join(
                     f"{name}: {state}" for name, state in reach.items()))
-            elif lab_now and lab.id < lab_now:
+            elif lab_now and lab.part == by_id[lab_now].part and place[lab.id] < place[lab_now]:
                 row.labs[lab.id] = Cell("skipped", f"lab {lab_now} was started before this one "
                                         "passed a check", lab.hint)
             else:
