@@ -371,9 +371,9 @@ class FakeClass:
     name, inventory = "k8s", Path("hosts.yml")
 
     def __init__(self, machines: dict[str, list[str]]):
-        from hardway.classroom.model import Machine
+        from hardway.classroom.model import ClassMachine
 
-        self.machines = {s: [Machine(m, s, "192.0.2.1") for m in ms] for s, ms in machines.items()}
+        self.machines = {s: [ClassMachine(m, s, "192.0.2.1") for m in ms] for s, ms in machines.items()}
         self.saved: dict = {}
 
     def students(self):
