@@ -2,10 +2,10 @@
 scenario) and need root; everything else is the fast lane (`make check`).
 
 The fast lane goes first and a failure there skips every node test before a node boots:
-nodes cost minutes, and would only fail slower. Node tests run in two groups on two
-pytest-xdist workers (pyproject.toml): the class test on its own lab (hwcls0) beside
-everything on the test lab (hwtst0), each group in file order on one worker (the
-scheduler below). Under xdist
+nodes cost minutes, and would only fail slower. Node tests run in two lanes on two
+pytest-xdist workers (pyproject.toml): the class test and the molecule scenario, each on a
+lab of its own (hwcls0, hwmol0), beside everything on the test lab (hwtst0), each lane in
+file order on one worker (the scheduler below). Under xdist
 the controller sees every report, so it is the one that says when the fast lane is over
 (a file the workers wait on); without xdist, the fast lane simply comes first
 (testpaths order).
@@ -31,29 +31,33 @@ import pytest
 from hardway.mirror import artifacts
 
 REPO = Path(__file__).resolve().parents[1]
-# Nodes of both groups run at once (up to 6 class machines, 4 test nodes during the kill
+# Nodes of both lanes run at once (up to 6 class machines, 4 test nodes during the kill
 # drill): about 15 inotify instances each, more than the usual limit of 128 allows.
 INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
-INOTIFY_FOR_TWO_GROUPS = 256
+INOTIFY_FOR_TWO_LANES = 256
 GATE_WAIT = 1800
 _fast_failures: list[str] = []
 
 
-def node_group(nodeid: str) -> str | None:
-    """The lab a test's nodes belong to ("class" or "test"), or None for the fast lane."""
-    if nodeid.startswith("tests/integration/test_class.py"):
-        return "class"
-    if nodeid.startswith(("tests/integration/", "tests/test_molecule.py")):
-        return "test"
-    return None
+# The node tests run in two lanes, one per xdist worker, each on labs of its own.
+OWN_LABS = "class and molecule labs (hwcls0, hwmol0)"
+LANES = {"tests/integration/test_class.py": OWN_LABS, "tests/test_molecule.py": OWN_LABS}
+
+
+def lane(nodeid: str) -> str | None:
+    """The lane of a node test, or None for the fast lane."""
+    path = nodeid.split("::")[0]
+    if path in LANES:
+        return LANES[path]
+    return "test lab (hwtst0, hwkil0)" if path.startswith("tests/integration/") else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the node tests, and put the fast lane first whatever the command line's order."""
     for item in items:
-        if node_group(item.nodeid):
+        if lane(item.nodeid):
             item.add_marker(pytest.mark.nodes)
-    items.sort(key=lambda item: node_group(item.nodeid) is not None)  # stable
+    items.sort(key=lambda item: lane(item.nodeid) is not None)  # stable
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
@@ -62,14 +66,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
     class ByLab(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return node_group(nodeid) or nodeid
+            return lane(nodeid) or nodeid
 
     return ByLab(config, log)
 
 
 class FastLaneGate:
     """On the xdist controller: when the last fast test has ended, raise the inotify limit
-    for two groups of nodes (put back at the end) and write the verdict for the workers."""
+    for two lanes of nodes (put back at the end) and write the verdict for the workers."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -84,12 +88,12 @@ class FastLaneGate:
 
     def pytest_xdist_node_collection_finished(self, node, ids: list[str]) -> None:
         if self.fast is None:
-            self.fast = {i for i in ids if node_group(i) is None}
+            self.fast = {i for i in ids if lane(i) is None}
             self.nodes = len(ids) > len(self.fast)
             self._maybe_open()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if node_group(report.nodeid) is None:
+        if lane(report.nodeid) is None:
             if report.failed:
                 self.failed.append(report.nodeid)
             if report.when == "teardown":
@@ -101,9 +105,9 @@ class FastLaneGate:
             return
         if self.nodes and not self.failed and os.geteuid() == 0:
             limit = INOTIFY_LIMIT.read_text().strip()
-            if int(limit) < INOTIFY_FOR_TWO_GROUPS:
+            if int(limit) < INOTIFY_FOR_TWO_LANES:
                 self.inotify_before = limit
-                INOTIFY_LIMIT.write_text(str(INOTIFY_FOR_TWO_GROUPS))
+                INOTIFY_LIMIT.write_text(str(INOTIFY_FOR_TWO_LANES))
         self.path.write_text(json.dumps(self.failed))
 
     def pytest_unconfigure(self) -> None:
@@ -132,7 +136,7 @@ def _fast_lane_failures(config: pytest.Config) -> list[str]:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.failed and node_group(report.nodeid) is None:
+    if report.failed and lane(report.nodeid) is None:
         _fast_failures.append(report.nodeid)
 
 
