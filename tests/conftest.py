@@ -15,10 +15,10 @@ official layout (`<base>/<path>`, as in roles/download/vars/main/artifacts.yml) 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -28,13 +28,14 @@ from pathlib import Path
 
 import pytest
 
+from hardway.files import atomic_write
 from hardway.mirror import artifacts
+from hardway.nodes.host import INOTIFY_LIMIT, INOTIFY_PER_NODE
 
 REPO = Path(__file__).resolve().parents[1]
 # Nodes of both lanes run at once (up to 6 class machines, 4 test nodes during the kill
-# drill): about 15 inotify instances each, more than the usual limit of 128 allows.
-INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
-INOTIFY_FOR_TWO_LANES = 256
+# drill): more inotify instances than the usual limit of 128 allows. Sixteen nodes' worth.
+INOTIFY_FOR_TWO_LANES = 16 * INOTIFY_PER_NODE
 GATE_WAIT = 1800
 _fast_failures: list[str] = []
 
@@ -72,8 +73,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 
 class FastLaneGate:
-    """On the xdist controller: when the last fast test has ended, raise the inotify limit
-    for two lanes of nodes (put back at the end) and write the verdict for the workers."""
+    """On the xdist controller: the gate opens when the last fast test has ended, or at the
+    first fast failure (a crashed worker's test counts: xdist reports it failed); then the
+    inotify limit is raised for two lanes of nodes (put back at the end) and the verdict
+    is written for the workers."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -96,23 +99,36 @@ class FastLaneGate:
         if lane(report.nodeid) is None:
             if report.failed:
                 self.failed.append(report.nodeid)
-            if report.when == "teardown":
+            if report.when not in ("setup", "call"):
                 self.ended.add(report.nodeid)
-                self._maybe_open()
+            self._maybe_open()
 
     def _maybe_open(self) -> None:
-        if self.fast is None or self.path.exists() or not self.ended >= self.fast:
+        if self.fast is None or self.path.exists():
             return
-        if self.nodes and not self.failed and os.geteuid() == 0:
+        if self.failed:
+            verdict = f"{len(self.failed)} fast test(s) failed (first: {self.failed[0]})"
+        elif self.ended >= self.fast:
+            verdict = ""
+            if self.nodes:
+                self._raise_inotify_limit()
+        else:
+            return
+        atomic_write(self.path, json.dumps(verdict).encode())
+
+    def _raise_inotify_limit(self) -> None:
+        try:
             limit = INOTIFY_LIMIT.read_text().strip()
             if int(limit) < INOTIFY_FOR_TWO_LANES:
-                self.inotify_before = limit
                 INOTIFY_LIMIT.write_text(str(INOTIFY_FOR_TWO_LANES))
-        self.path.write_text(json.dumps(self.failed))
+                self.inotify_before = limit
+        except OSError:
+            pass  # not root: `hardway nodes up` says what is short, and how to fix it
 
     def pytest_unconfigure(self) -> None:
         if self.inotify_before is not None:
-            INOTIFY_LIMIT.write_text(self.inotify_before)
+            with contextlib.suppress(OSError):
+                INOTIFY_LIMIT.write_text(self.inotify_before)
         shutil.rmtree(self.path.parent, ignore_errors=True)
 
 
@@ -122,15 +138,20 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(FastLaneGate(gate), "hardway-fast-lane-gate")
 
 
-def _fast_lane_failures(config: pytest.Config) -> list[str]:
-    """The fast tests that failed, once the whole fast lane has run."""
+_gate_deadline: list[float] = []  # one deadline per worker, not one per node test
+
+
+def _why_not_boot(config: pytest.Config) -> str:
+    """Why node tests must not boot nodes ("" when the fast lane passed), once it is over."""
     gate = getattr(config, "workerinput", {}).get("hardway_gate")
     if not gate:
-        return _fast_failures
-    end = time.monotonic() + GATE_WAIT
+        return (f"{len(_fast_failures)} fast test(s) failed (first: {_fast_failures[0]})"
+                if _fast_failures else "")
+    if not _gate_deadline:
+        _gate_deadline.append(time.monotonic() + GATE_WAIT)
     while not Path(gate).exists():
-        if time.monotonic() > end:
-            pytest.fail(f"the fast lane did not finish within {GATE_WAIT} s")
+        if time.monotonic() > _gate_deadline[0]:
+            return f"the fast lane did not finish within {GATE_WAIT} s"
         time.sleep(0.5)
     return json.loads(Path(gate).read_text())
 
@@ -142,10 +163,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if "nodes" in item.keywords:
-        failed = _fast_lane_failures(item.config)
-        if failed:
-            pytest.skip(f"{len(failed)} fast test(s) failed (first: {failed[0]}): "
-                        "not booting nodes")
+        why = _why_not_boot(item.config)
+        if why:
+            pytest.skip(f"{why}: not booting nodes")
 
 
 class Quiet(SimpleHTTPRequestHandler):
