@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hardway.files import atomic_write, exclusive
+from hardway.files import atomic_write
 from hardway.settings import HardwayError, Settings, UsageError, file_errors
 
 # One console for everything; rich honours NO_COLOR by itself. Markup and emoji codes are
@@ -93,17 +93,14 @@ def mirror() -> None:
 @handled
 def mirror_build(components: tuple[str, ...], no_images: bool) -> None:
     """Build the pinned components (host architecture) from the Go module proxy."""
-    from hardway.mirror import artifacts, build, images
+    from hardway.mirror import artifacts, build
 
     unknown = set(components) - set(artifacts.COMPONENTS)
     if unknown:
         raise UsageError(f"unknown component {', '.join(sorted(unknown))}: choose from "
                          f"{', '.join(artifacts.COMPONENTS)}")
     s = settings()
-    with exclusive(s.cache_lock, log, "is building the mirror"):
-        store = build.build(s, log, components or artifacts.COMPONENTS)
-        if not no_images:
-            images.build_all(s, store, log)
+    store = build.prepare(s, log, components or artifacts.COMPONENTS, with_images=not no_images)
     console.print(f"mirror ready at {store.root}")
 
 

@@ -10,12 +10,11 @@ from pathlib import Path
 import yaml
 
 from hardway.children import ansible_env, run, tool
-from hardway.files import exclusive
 from hardway.mirror import artifacts, build, images, serve
 from hardway.mirror.store import Mirror
 from hardway.nodes import image
 from hardway.nodes.lifecycle import LocalLab, Node, check_count
-from hardway.settings import REPO, HardwayError, Settings
+from hardway.settings import REPO, Settings
 
 Log = Callable[[str], None]
 
@@ -84,13 +83,7 @@ def health(lab: LocalLab, node: Node, deadline: float = 60) -> Health:
 def up(settings: Settings, count: int | None, log: Log, site: bool = True,
        system: str = image.DEFAULT_SYSTEM, login: str = "root") -> list[Health]:
     check_count(count)  # before minutes of building, not after
-    with exclusive(settings.cache_lock, log, "is building the mirror"):
-        mirror = build.build(settings, log)
-        images.build_all(settings, mirror, log)
-        checked, problems = mirror.verify()
-    if problems:
-        raise HardwayError("the mirror is damaged: " + "; ".join(
-            f"{p.path}: {p.reason}" for p in problems) + " (run `hardway mirror build` again)")
+    mirror = build.prepare(settings, log, verify=True)
     lab = LocalLab(settings, log)
     nodes = lab.up(count, system, login)
     write_mirror_vars(settings, mirror)

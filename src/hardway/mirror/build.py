@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hardway.children import run, run_json
-from hardway.mirror import artifacts
+from hardway.files import exclusive
+from hardway.mirror import artifacts, images
 from hardway.mirror.store import Mirror
 from hardway.settings import HardwayError, Settings
 
@@ -248,4 +249,20 @@ def build(settings: Settings, log: Log, components: tuple[str, ...] = artifacts.
         built = build_component(settings, component, art.version, arch, log)
         mirror.put(art, package(art, built), source="built")
         mirror.stamp(files, key)
+    return mirror
+
+
+def prepare(settings: Settings, log: Log, components: tuple[str, ...] = artifacts.COMPONENTS,
+            with_images: bool = True, verify: bool = False) -> Mirror:
+    """The mirror up to date (components and lab images rebuilt only where stale), under
+    the build cache's lock: another lab may be checking or building it right now. With
+    verify, every file is checked against its checksum too."""
+    with exclusive(settings.cache_lock, log, "is building the mirror"):
+        mirror = build(settings, log, components)
+        if with_images:
+            images.build_all(settings, mirror, log)
+        problems = mirror.verify()[1] if verify else []
+    if problems:
+        raise HardwayError("the mirror is damaged: " + "; ".join(
+            f"{p.path}: {p.reason}" for p in problems) + " (run `hardway mirror build` again)")
     return mirror
