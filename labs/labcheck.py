@@ -27,6 +27,9 @@ SETTLE = 15
 # The kubelet's own list of the pods it wants (static pods included): a sandbox it no
 # longer wants is an old copy on its way out.
 KUBELET_PODS = "https://127.0.0.1:10250/pods"
+# Every request a check makes goes straight to the node, pod or address it names: a proxy
+# set for the login (a classroom machine's http_proxy) must not answer instead.
+CURL = "curl --noproxy '*' -m 2"
 
 
 def starting(what: str, retry: int = 5) -> AssertionError:
@@ -50,7 +53,7 @@ class Node:
         out = host.run(
             f"set -e; hostname; echo {cut}; crictl pods -o json; echo {cut}; crictl ps -a -o json; "
             f"echo {cut}; date +%s; echo {cut}; stat -c '%Y %n' {MANIFESTS}/* {CNI_CONFIGS}/* "
-            f"2>/dev/null || true; echo {cut}; curl -sk -m 2 {KUBELET_PODS} || true")
+            f"2>/dev/null || true; echo {cut}; {CURL} -sk {KUBELET_PODS} || true")
         parts = out.stdout.split(cut)
         if out.rc != 0 or len(parts) != 6:
             detail = (out.stderr.strip().splitlines() or ["no answer"])[-1]
@@ -232,7 +235,7 @@ class Node:
     def http(self, address: str) -> str:
         """The page served at address (host[:port]), asked from the node ('' when nothing
         answers)."""
-        result = self.host.run(f"curl -fsS -m 2 http://{address}/")
+        result = self.host.run(f"{CURL} -fsS http://{address}/")
         return result.stdout if result.rc == 0 else ""
 
     def http_from(self, container: dict, address: str, port: int = 80) -> str:
@@ -243,7 +246,7 @@ class Node:
         pid = self.pid_of(container)
         if not pid:
             return "the container has no process"
-        return self.host.run(f"nsenter -t {pid} -n curl -sS -m 2 http://{address}:{port}/ 2>&1").stdout
+        return self.host.run(f"nsenter -t {pid} -n {CURL} -sS http://{address}:{port}/ 2>&1").stdout
 
     def listeners(self, port: int) -> list[int]:
         """PIDs of the processes listening on a TCP port in the node's own namespace."""

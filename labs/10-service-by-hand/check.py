@@ -3,6 +3,8 @@ every request from the node and from a pod, and both backends serve their share.
 
 import re
 
+from labcheck import CURL
+
 REQUESTS = 20
 BACKENDS = ("backend-1", "backend-2")
 
@@ -48,7 +50,7 @@ def test_the_vip_answers_from_the_node_and_both_backends_take_requests(node, lab
     before = {name: served(node, name) for name in BACKENDS}
     # One curl, REQUESTS connections (URL globbing; the server closes each): every new
     # connection is a new conntrack entry, so the statistic rule picks a backend each time.
-    pages = node.host.run(f"curl -s -m 2 -H 'Connection: close' 'http://{vip}/?[1-{REQUESTS}]'").stdout
+    pages = node.host.run(f"{CURL} -s -H 'Connection: close' 'http://{vip}/?[1-{REQUESTS}]'").stdout
     answered = pages.count("<title>Welcome to nginx")
     assert answered == REQUESTS, f"{answered} of {REQUESTS} requests to {vip} got the nginx page"
     share = {name: served(node, name) - before[name] for name in BACKENDS}
