@@ -3,6 +3,7 @@ a veth pair whose node end is on a bridge holding the gateway; each has a defaul
 it; they reach each other and the node; a masquerade rule covers the range."""
 
 import ipaddress
+import re
 
 import pytest
 from labcheck import PING, look
@@ -99,6 +100,15 @@ def test_the_namespaces_reach_each_other_and_the_node(seen):
 
 def test_a_masquerade_rule_covers_the_range(seen, network):
     rules = [line for line in seen["nat"].splitlines() if "MASQUERADE" in line]
-    assert any(f"-s {network}" in line for line in rules), (
+    ours = [line for line in rules if f"-s {network}" in line]
+    assert ours, (
         f"the nat table's POSTROUTING has no MASQUERADE rule for -s {network} (its rules: "
         f"{len(rules)} MASQUERADE): traffic from the namespaces would leave with their own addresses")
+    bridges = {link["ifname"] for link in seen["node"]
+               if link.get("linkinfo", {}).get("info_kind") == "bridge"}
+    # `-o BRIDGE` (not `! -o BRIDGE`) rewrites traffic between the namespaces, not leaving.
+    inward = [line for line in ours
+              if (out := re.search(r"(?<!! )-o (\S+)", line)) and out[1] in bridges]
+    assert len(inward) < len(ours), (
+        f"the MASQUERADE rule for {network} applies only to traffic going into the bridge "
+        f"({inward[0].strip()}): write `! -o <bridge>` (or `-o` the node's uplink)")
