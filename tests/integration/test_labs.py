@@ -230,12 +230,20 @@ def test_on_one_node_the_check_fails_a_mistake_and_passes_the_solution(nodes, la
 
 
 def test_pod_networking_begins_where_the_node_part_ends_with_the_provisioned_kubelet(nodes):
-    """The node part's last lab ends with a kubelet the student wrote; lab 01's start brings
-    back the provisioned one, byte for byte as on a node that never saw the node part."""
-    hardway("lab", "solve", "n5", "--limit", ONE)
+    """The node part's last lab ends with the kubelet the student wrote; lab 01's start keeps
+    their files aside and brings back the provisioned kubelet, byte for byte as on a node
+    that never saw the node part."""
     files = "/etc/kubernetes/kubelet.yaml /etc/systemd/system/kubelet.service"
+    hardway("lab", "start", "n5", "--limit", ONE)
+    nodes.ok(ONE, MISTAKES["n5"][1])  # the student's own kubelet, as the README has it...
+    nodes.ok(ONE, VARIANTS["n5"])  # ...with its API on loopback
+    assert nodes.ok(ONE, f"sha256sum {files}") != nodes.ok("node2", f"sha256sum {files}")
+    nodes.ok(ONE, "rm -rf /root/hardway-saved")
     hardway("lab", "start", "01", "--limit", ONE)
     assert nodes.ok(ONE, f"sha256sum {files}") == nodes.ok("node2", f"sha256sum {files}")
+    saved = set(nodes.ok(ONE, "ls /root/hardway-saved/*/").split())
+    assert {"kubernetes-kubelet.yaml", "system-kubelet.service"} <= saved, saved
+    nodes.ok(ONE, "rm -rf /root/hardway-saved")
     assert nodes.ok(ONE, "systemctl is-active kubelet; systemctl is-enabled kubelet").split() == \
         ["active", "enabled"]
     assert nodes.ok(ONE, "runc list -q; ip netns list; ctr namespaces ls -q").split() == ["k8s.io"]
