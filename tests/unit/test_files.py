@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 
 from hardway.files import atomic_write, exclusive
@@ -23,21 +24,14 @@ def test_a_second_builder_says_it_waits_and_runs_only_after_the_first(tmp_path):
         assert held.wait(10)
         said: list[str] = []
         started = time.monotonic()
-        release_timer = multiprocessing.Process(target=_release_after, args=(release, 0.5))
-        release_timer.start()
+        threading.Timer(0.5, release.set).start()  # the first builder finishes in 0.5 s
         with exclusive(lock, said.append, "is building the mirror"):
             waited = time.monotonic() - started
-        release_timer.join()
     finally:
         release.set()
         first.join(10)
     assert said == [f"waiting: another hardway is building the mirror ({lock})"]
     assert waited >= 0.4
-
-
-def _release_after(release, seconds):
-    time.sleep(seconds)
-    release.set()
 
 
 def test_an_uncontended_lock_says_nothing(tmp_path):
