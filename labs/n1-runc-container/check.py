@@ -8,7 +8,9 @@ NAMESPACES = {"pid": "pid", "net": "network", "mnt": "mount"}
 SCRIPT = """
 import json, os, subprocess
 out = subprocess.run(["runc", "list", "-f", "json"], capture_output=True, text=True)
-seen = {"rc": out.returncode, "error": out.stderr.strip()[-300:], "containers": [],
+# Before runc's first container its state folder does not exist: nothing runs, no error.
+never = out.returncode != 0 and "/run/runc: no such file" in out.stderr
+seen = {"rc": 0 if never else out.returncode, "error": out.stderr.strip()[-300:], "containers": [],
         "node": {kind: os.readlink(f"/proc/1/ns/{kind}") for kind in ("pid", "net", "mnt")}}
 for c in json.loads(out.stdout or "null") or []:
     entry = {"id": c["id"], "status": c["status"], "pid": c["pid"], "ns": {},
