@@ -131,8 +131,9 @@ class Node:
     def describe(self, name: str) -> str:
         """What the node shows of a pod, for a failure message (old copies left aside)."""
         sandboxes = [p for p in self.sandboxes(name) if not self.leaving(p)]
-        if not sandboxes and self.manifest_for(name):
-            return (f"the kubelet has made no pod {name} from {MANIFESTS}/{self.manifest_for(name)[0]} "
+        manifest = self.manifest_for(name)
+        if not sandboxes and manifest:
+            return (f"the kubelet has made no pod {name} from {MANIFESTS}/{manifest[0]} "
                     "(`journalctl -u kubelet --since -2min` says why)")
         if not sandboxes:
             return f"no pod {name} (pods here: {', '.join(self.pod_names()) or 'none'})"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.util
 import json
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -38,6 +40,15 @@ REPO = Path(__file__).resolve().parents[1]
 INOTIFY_FOR_TWO_LANES = 16 * INOTIFY_PER_NODE
 GATE_WAIT = 1800
 _fast_failures: list[str] = []
+
+
+def filter_plugin(name: str) -> ModuleType:
+    """One of filter_plugins/, imported from its file as Ansible loads it."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "filter_plugins" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # The node tests run in two lanes, one per xdist worker, each on labs of its own.

@@ -1,4 +1,4 @@
-"""Lint as tests, so the one test command covers it: ruff, yamllint, ansible-lint."""
+"""Lint as tests, so the one test command covers it: ruff, mypy, yamllint, ansible-lint."""
 
 import os
 import subprocess
@@ -17,6 +17,13 @@ def run(*command: str) -> subprocess.CompletedProcess:
 
 def test_python_is_ruff_clean():
     result = run(str(BIN / "ruff"), "check", "src", "tests", "labs", "filter_plugins", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_python_types_check_with_mypy():
+    # What it checks is in pyproject.toml ([tool.mypy]): the package, tests, lab checks,
+    # plugins and benchmarks.
+    result = run(str(BIN / "mypy"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 

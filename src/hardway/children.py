@@ -19,7 +19,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from hardway.settings import REPO, HardwayError
 
@@ -114,12 +114,13 @@ def run(command: list[str], *, what: str, fix: str = "", check: bool = True,
     Output is captured as text (capture), appended to a log file (log), or left on the
     terminal (capture=False). With check=False the caller judges the result, a timeout
     included (the child is killed: returncode -9); only a child that cannot start raises."""
-    output = None
+    output: IO[bytes] | int | None = None
+    logfile: IO[bytes] | None = None
     offset = 0
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
-        output = log.open("ab")
-        offset = output.tell()
+        output = logfile = log.open("ab")
+        offset = logfile.tell()
     elif capture:
         output = subprocess.PIPE
     program = Path(command[0]).name
@@ -139,8 +140,8 @@ def run(command: list[str], *, what: str, fix: str = "", check: bool = True,
     except (OSError, subprocess.SubprocessError) as exc:
         raise _cannot_start(what, command, exc) from None
     finally:
-        if log is not None:
-            output.close()
+        if logfile is not None:
+            logfile.close()
     if check and result.returncode != 0:
         said = _tail(log, offset) if log is not None else result.stderr or result.stdout or ""
         raise _error(what, program, f"exited {result.returncode}", last_line(said), fix)

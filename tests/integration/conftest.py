@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,7 @@ def host_before() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def lab(host_before) -> TestLab:
+def lab(host_before) -> Iterator[TestLab]:
     """Two provisioned nodes (hardway up: mirror, nodes, site.yml, health)."""
     hardway("nodes", "down", check=False)
     hardway("up", "--count", "2")

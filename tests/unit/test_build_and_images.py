@@ -42,7 +42,8 @@ def test_every_component_has_a_recipe():
 
 def oci_contents(data: bytes) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+        members = {m.name: tar.extractfile(m) for m in tar.getmembers() if m.isfile()}
+        return {name: file.read() for name, file in members.items() if file is not None}
 
 
 def test_oci_archive_names_the_image_and_is_deterministic():

@@ -56,7 +56,9 @@ class Served:
 
     def threads(self) -> int:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(re.search(r"Threads:\s+(\d+)", status)[1])
+        found = re.search(r"Threads:\s+(\d+)", status)
+        assert found, status
+        return int(found[1])
 
 
 @pytest.fixture

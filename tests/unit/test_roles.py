@@ -1,6 +1,5 @@
 """The Ansible content itself: argument specs, filters and rendered configs."""
 
-import importlib.util
 import tomllib
 from pathlib import Path
 
@@ -9,13 +8,11 @@ import pytest
 import yaml
 
 from hardway.mirror import artifacts
-from tests.conftest import REPO
+from tests.conftest import REPO, filter_plugin
 
 ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir())
 
-spec = importlib.util.spec_from_file_location("lab_net", REPO / "filter_plugins/lab_net.py")
-lab_net = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lab_net)
+lab_net = filter_plugin("lab_net")
 
 
 def load(path: Path) -> dict:

@@ -1,15 +1,10 @@
 """The warm path's decisions: from one `find` of the host, what a converge still installs."""
 
-import importlib.util
-
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import filter_plugin
 
-spec = importlib.util.spec_from_file_location("lab_download",
-                                              REPO / "filter_plugins/lab_download.py")
-lab_download = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lab_download)
+lab_download = filter_plugin("lab_download")
 
 CACHE = "/var/cache/hardway-download/containerd/2.3.4/amd64/aaaaaaaaaaaa"
 ARCHIVE = f"{CACHE}/containerd.tar.gz"

@@ -27,7 +27,13 @@ class _Loader(yaml.SafeLoader):
 
 
 _Dumper.add_representer(Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", value))
-_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def _construct_unsafe(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("!unsafe", _construct_unsafe)
 
 
 def unsafe(data):

@@ -127,11 +127,10 @@ def collect(classroom: Classroom, parallel: int = 10) -> Report:
     current: dict[str, str | None] = {}
     to_check: list[tuple[str, str]] = []  # (lab id, machine)
     for student, ms in students.items():
-        ids = [seen.get(m.name, (None, ""))[0] for m in ms]
-        ids = [i for i in ids if i in by_id]
-        current[student] = max(ids, key=place.__getitem__) if ids else None
-        to_check += [(current[student], m.name) for m in ms
-                     if current[student] and seen.get(m.name, (None, ""))[0] == current[student]]
+        ids = [i for i in (seen.get(m.name, (None, ""))[0] for m in ms) if i is not None and i in by_id]
+        furthest = current[student] = max(ids, key=place.__getitem__) if ids else None
+        to_check += [(furthest, m.name) for m in ms
+                     if furthest and seen.get(m.name, (None, ""))[0] == furthest]
     by_lab: dict[str, list[str]] = {}
     for lab_id, machine in to_check:
         by_lab.setdefault(lab_id, []).append(machine)

@@ -286,7 +286,7 @@ def inventory(students: list[Student], name: str, folder: Path,
     group_vars/all.yml (what the whole class shares)."""
     hosts = {}
     for machine in (m for s in students for m in s.machines):
-        entry = {"ansible_host": machine.address, "lab_student": machine.student,
+        entry: dict[str, object] = {"ansible_host": machine.address, "lab_student": machine.student,
                  "lab_pod_cidr": machine.pod_cidr, "lab_peers": machine.peers}
         if machine.user != "root":
             entry["ansible_user"] = machine.user

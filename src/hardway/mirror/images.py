@@ -109,8 +109,9 @@ class Rootfs:
                     info.type, info.linkname = tarfile.SYMTYPE, str(data)
                     tar.addfile(info)
                 else:
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
+                    blob = data.encode() if isinstance(data, str) else data
+                    info.size = len(blob)
+                    tar.addfile(info, io.BytesIO(blob))
         return raw.getvalue()
 
 
@@ -250,7 +251,7 @@ def build_all(settings: Settings, mirror: Mirror, log: Log) -> None:
         log("images: in the mirror, up to date")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        recipes = {
+        recipes: dict[str, tuple[Callable[[], Rootfs], dict]] = {
             "pause": (lambda: pause_rootfs(Path(tmp)), {"Entrypoint": ["/pause"]}),
             "busybox": (busybox_rootfs, {"Cmd": ["sh"], "Env": ["PATH=/bin"]}),
             "nginx": (nginx_rootfs, {"Cmd": ["/usr/sbin/nginx"], "Env": ["PATH=/usr/sbin:/bin"],

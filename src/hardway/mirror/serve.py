@@ -147,7 +147,7 @@ async def _serve(mirror: MirrorServer, address: str, port: int) -> None:
                                             backlog=1024)
     except OSError as exc:
         # asyncio rewords bind errors at length; the system's words are enough.
-        reason = os.strerror(exc.errno) if (exc.errno or 0) > 0 else exc.strerror or exc
+        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or exc
         fixes = {errno.EADDRINUSE: "stop whatever holds it (`hardway nodes down` stops the lab's "
                                    "mirror) or choose another port with --port or HARDWAY_MIRROR_PORT",
                  errno.EACCES: "ports below 1024 need root: choose one from 1024, e.g. 8077"}

@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from hardway.children import ChildError, run
@@ -50,11 +50,11 @@ def recipe_key(suite: str) -> str:
     return digest.hexdigest()[:12]
 
 
-def debian_mirror(env: dict[str, str] | None = None) -> str:
+def debian_mirror(env: Mapping[str, str] | None = None) -> str:
     """The Debian archive this host already uses (HARDWAY_DEBIAN_MIRROR overrides it)."""
-    env = os.environ if env is None else env
-    if env.get("HARDWAY_DEBIAN_MIRROR"):
-        return env["HARDWAY_DEBIAN_MIRROR"]
+    chosen = (os.environ if env is None else env).get("HARDWAY_DEBIAN_MIRROR")
+    if chosen:
+        return chosen
     for uri in apt_uris(Path("/etc/apt")):
         if uri.rstrip("/").endswith("/debian"):
             return uri

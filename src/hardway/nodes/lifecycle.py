@@ -354,7 +354,7 @@ class LocalLab:
 
     def stop(self, node: Node) -> None:
         """Stop a node in an orderly way, then make sure nothing of it is left running."""
-        if node.running:
+        if node.running and node.pid is not None:
             self.log(f"{node.name}: stopping")
             if cgroups.systemd_is_pid1() and not node.cgroups:
                 # Whatever systemctl says, the wait and the cleanup below make sure.
@@ -417,8 +417,8 @@ class LocalLab:
                 path.unlink(missing_ok=True)
             shutil.rmtree(self.s.inventory / "group_vars", ignore_errors=True)
             # nspawn's runtime directories, when no other container uses them.
-            for path in ("propagate", "locks", ""):
-                _rmdir_if_empty(NSPAWN_RUN / path)
+            for name in ("propagate", "locks", ""):
+                _rmdir_if_empty(NSPAWN_RUN / name)
             shutil.rmtree(self.nodes_dir, ignore_errors=True)
             return self.leftovers()
 
