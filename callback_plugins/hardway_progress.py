@@ -1,9 +1,9 @@
-"""Progress events for `hardway class up`: one JSON object per line, appended to the file
+"""Progress events for `hardway up` and `class up`: one JSON object per line, appended to the file
 named by HARDWAY_PROGRESS_FILE. Enabled only by hardway (ANSIBLE_CALLBACKS_ENABLED).
 
 Events: {"event": "task", "stage": ...}, {"event": "result", "host", "stage", "status",
 "task", "msg", "stdout"} and, at the end, {"event": "stats", "hosts": {host: {failures, ...}}}.
-The stage of a task is its play's `class_stage` variable, else its role, else "facts".
+The stage of a task is its play's `progress_stage` variable, else its role, else "facts".
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ansible.plugins.callback import CallbackBase
 DOCUMENTATION = """
 name: hardway_progress
 type: aggregate
-short_description: progress events for hardway class up, as JSON lines
+short_description: progress events for hardway up and class up, as JSON lines
 description: Appends one JSON object per event to the file named by HARDWAY_PROGRESS_FILE.
 requirements: [enable in callbacks_enabled]
 """
@@ -45,7 +45,7 @@ class CallbackModule(CallbackBase):
         return self._play or role or "facts"
 
     def v2_playbook_on_play_start(self, play) -> None:
-        self._play = str(play.get_vars().get("class_stage", ""))
+        self._play = str(play.get_vars().get("progress_stage", ""))
 
     def v2_playbook_on_task_start(self, task, is_conditional) -> None:
         self._emit(event="task", stage=self._stage(task), task=task.get_name())

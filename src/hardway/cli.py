@@ -211,7 +211,8 @@ def up(count: int | None, no_site: bool, system: str, login: str) -> None:
     """Build or reuse the mirror, boot local nodes, provision them with site.yml, check them."""
     from hardway import provision
 
-    results = provision.up(settings(), count, log, site=not no_site, system=system, login=login)
+    results = provision.up(settings(), count, log, progress_view("node"), site=not no_site,
+                           system=system, login=login)
     if no_site:
         console.print("nodes up and the mirror served; site.yml not run")
         return
@@ -384,7 +385,7 @@ def class_up(name: str, retry_failed: bool, forks: int | None, output: str) -> N
 
     s = settings()
     classroom = Classroom.open(s, name)
-    results = class_up_.up(s, classroom, retry_failed, forks, progress_view(), log)
+    results = class_up_.up(s, classroom, retry_failed, forks, progress_view("machine"), log)
     print_table(f"class {name}", ["machine", "student", "result", "stage", "reason"],
                 [[r.machine, r.student, r.status, r.stage, r.reason] for r in results], output)
     bad = [r.machine for r in results if r.status != "ready"]
@@ -393,8 +394,9 @@ def class_up(name: str, retry_failed: bool, forks: int | None, output: str) -> N
                            f"and run `hardway class up {name} --retry-failed`")
 
 
-def progress_view() -> Callable:
-    """Live per-stage counts on a terminal; on anything else, one line when a stage is done."""
+def progress_view(noun: str) -> Callable:
+    """Live per-stage counts of hosts (nodes or machines) on a terminal; on anything else,
+    one line when a stage is done."""
     from rich.live import Live
 
     if err.is_terminal:
@@ -420,7 +422,7 @@ def progress_view() -> Callable:
             total = past + working + stopped
             if stage not in printed and total and not working and (past or progress.finished):
                 printed.add(stage)
-                log(f"stage {stage}: {past} machine(s) through" +
+                log(f"stage {stage}: {past} {noun}(s) through" +
                     (f", {stopped} stopped" if stopped else ""))
     return show_lines
 

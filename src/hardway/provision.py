@@ -9,14 +9,16 @@ from pathlib import Path
 
 import yaml
 
-from hardway.children import ansible_env, run, tool
+from hardway import playbook
+from hardway.children import tool
 from hardway.mirror import artifacts, build, images, serve
 from hardway.mirror.store import Mirror
 from hardway.nodes import image
 from hardway.nodes.lifecycle import LocalLab, Node, check_count
-from hardway.settings import REPO, Settings
+from hardway.settings import REPO, HardwayError, Settings
 
 Log = Callable[[str], None]
+Show = Callable[[playbook.Progress], None]
 
 
 def mirror_vars(mirror: Mirror, url: str) -> dict:
@@ -47,12 +49,21 @@ def write_mirror_vars(settings: Settings, mirror: Mirror) -> Path:
     return path
 
 
-def run_playbook(settings: Settings, playbook: str) -> None:
+def provision(settings: Settings, names: list[str], show: Show, log: Log) -> None:
+    """site.yml on the lab's nodes, its progress shown; one line naming the fix if it fails."""
     command = [tool("ansible-playbook"), "-i", str(settings.inventory / "hosts.yml"),
-               str(REPO / playbook)]
-    run(command, what=f"provisioning with {playbook}", capture=False, tied=True, cwd=REPO,
-        env=ansible_env(), fix="fix the cause shown above and run `hardway up` again: it picks "
-        "up where it stopped")
+               str(REPO / "site.yml")]
+    progress, output = playbook.run(command, hosts=names, stages=playbook.STAGES,
+                                    state=settings.state / "provision", kind="site", show=show,
+                                    log=log, what=f"provisioning {len(names)} node(s) with site.yml")
+    bad = [(name, progress.outcome(name)) for name in names if progress.outcome(name) != "ok"]
+    if bad:
+        name, outcome = bad[0]
+        stage, task, msg = progress.failure.get(name, ("", "", ""))
+        said = f"{outcome} at {stage}: {task}: {playbook.one_line(msg)}" if task else outcome
+        others = f" (and {len(bad) - 1} other node(s))" if len(bad) > 1 else ""
+        raise HardwayError(f"site.yml: {name} {said}{others}; Ansible's output is in {output}. "
+                           "Fix the cause and run `hardway up` again: it picks up where it stopped")
 
 
 @dataclass
@@ -80,7 +91,7 @@ def health(lab: LocalLab, node: Node, deadline: float = 60) -> Health:
     return Health(node.name, False, last.splitlines()[-1] if last else "no answer")
 
 
-def up(settings: Settings, count: int | None, log: Log, site: bool = True,
+def up(settings: Settings, count: int | None, log: Log, show: Show, site: bool = True,
        system: str = image.DEFAULT_SYSTEM, login: str = "root") -> list[Health]:
     check_count(count)  # before minutes of building, not after
     mirror = build.prepare(settings, log, verify=True)
@@ -90,6 +101,5 @@ def up(settings: Settings, count: int | None, log: Log, site: bool = True,
     log(f"serving the mirror at {serve.start_background(settings)}")
     if not site:
         return []
-    log("provisioning with site.yml")
-    run_playbook(settings, "site.yml")
+    provision(settings, [node.name for node in nodes], show, log)
     return [health(lab, node) for node in nodes]

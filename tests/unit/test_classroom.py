@@ -13,11 +13,12 @@ from click.testing import CliRunner
 from hardway import labs
 from hardway.children import ansible_env, tool
 from hardway.classroom import page, roster
-from hardway.classroom.model import load_yaml, one_line
+from hardway.classroom.model import load_yaml
 from hardway.classroom.report import Cell, Report, StudentRow
-from hardway.classroom.up import Progress
+from hardway.classroom.up import results
 from hardway.cli import main
 from hardway.labs import Lab
+from hardway.playbook import CLASS_STAGES, Progress, one_line
 from hardway.settings import Settings, UsageError
 
 HEADER = "student,machine1,machine2,user,port,key\n"
@@ -287,7 +288,7 @@ def event(host: str, stage: str, status: str, msg: str = "") -> dict:
 
 
 def test_progress_counts_machines_per_stage_and_keeps_the_reason_of_a_failure():
-    progress = Progress(["a", "b", "c"])
+    progress = Progress(["a", "b", "c"], CLASS_STAGES)
     progress.feed(event("a", "preflight", "ok"))
     progress.feed(event("b", "preflight", "ok"))
     progress.feed(event("c", "preflight", "unreachable", "Task failed: Data could not be sent "
@@ -305,12 +306,12 @@ def test_progress_counts_machines_per_stage_and_keeps_the_reason_of_a_failure():
     progress.feed({"event": "stats", "hosts": {
         "a": {"failures": 0, "unreachable": 0}, "b": {"failures": 1, "unreachable": 0},
         "c": {"failures": 0, "unreachable": 1}}})
-    results = {r.machine: r for r in progress.results({"a": "s1", "b": "s1", "c": "s2"})}
-    assert results["a"].status == "ready"
-    assert (results["b"].status, results["b"].stage) == ("failed", "kubelet")
-    assert results["b"].reason == "t: kubelet did not come up"
-    assert results["c"].status == "unreachable"
-    assert results["c"].reason == "ssh: connect to host 10.0.0.3 port 22: No route to host"
+    found = {r.machine: r for r in results(progress, {"a": "s1", "b": "s1", "c": "s2"})}
+    assert found["a"].status == "ready"
+    assert (found["b"].status, found["b"].stage) == ("failed", "kubelet")
+    assert found["b"].reason == "t: kubelet did not come up"
+    assert found["c"].status == "unreachable"
+    assert found["c"].reason == "ssh: connect to host 10.0.0.3 port 22: No route to host"
 
 
 def a_report() -> Report:
@@ -361,7 +362,7 @@ def test_a_changed_host_key_is_explained_with_the_command_that_forgets_it():
                "Offending ED25519 key in /c/k8s/known_hosts:3 Host key for 10.0.0.5 has "
                "changed and you have requested strict checking. Host key verification failed.")
     assert one_line(message) == (
-        "the SSH host key of 10.0.0.5 changed since the class first reached it (a reinstalled "
+        "the SSH host key of 10.0.0.5 changed since Ansible first reached it (a reinstalled "
         "machine?); if that is expected: ssh-keygen -R 10.0.0.5 -f /c/k8s/known_hosts")
 
 

@@ -67,20 +67,6 @@ def check_class_name(name: str) -> None:
                          "letters, digits, dashes and underscores, e.g. k8s-net-2026")
 
 
-def one_line(text: str) -> str:
-    """One line of an Ansible failure message; for a failed SSH connection, what ssh said."""
-    text = " ".join(text.split()).removeprefix("Task failed: ")
-    changed = re.search(r"Host key for (\S+) has changed", text)
-    offending = re.search(r"Offending \S+ key in (\S+):\d+", text)
-    if changed and offending:
-        return (f"the SSH host key of {changed[1]} changed since the class first reached it "
-                f"(a reinstalled machine?); if that is expected: ssh-keygen -R {changed[1]} "
-                f"-f {offending[1]}")
-    if "ssh: " in text:
-        text = text[text.rindex("ssh: "):]
-    return text[:300]
-
-
 @dataclass(frozen=True)
 class ClassMachine:
     """A machine as a class's inventory holds it, for `class up` and `class report`."""

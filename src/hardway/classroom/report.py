@@ -20,7 +20,8 @@ from pathlib import Path
 
 from hardway import labs
 from hardway.children import ansible_env, last_line, run, tool
-from hardway.classroom.model import ClassMachine, Classroom, one_line
+from hardway.classroom.model import ClassMachine, Classroom
+from hardway.playbook import one_line
 from hardway.settings import REPO, HardwayError
 
 MARKER = "/var/lib/hardway-lab/lab"

@@ -1,0 +1,153 @@
+"""A playbook run with progress: Ansible's output goes to a log file, the hardway_progress
+callback (callback_plugins/) appends one JSON event per line to a second file, and the
+caller is shown per-stage counts of hosts while it runs. Used by `hardway up` (site.yml)
+and `hardway class up` (playbooks/class.yml).
+
+The stage of a task is its play's `progress_stage` variable, else its role.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hardway.children import ansible_env, last_line, start
+from hardway.settings import REPO, HardwayError
+
+# site.yml's stages in order; class.yml adds its last check.
+STAGES = ("preflight", "node_prereqs", "runc", "cni_plugins", "crictl", "containerd",
+          "lab_images", "kubelet", "cni_config")
+CLASS_STAGES = (*STAGES, "ready")
+# Runs kept per kind in a state folder: enough to compare today's with yesterday's.
+KEEP = 10
+
+
+class Progress:
+    """What the events say so far: per host, the stage of its last result, whether that
+    result was a failure (a rescued failure is followed by more results), and why."""
+
+    def __init__(self, hosts: list[str], stages: tuple[str, ...] = STAGES):
+        self.hosts = hosts
+        self.stages = stages
+        self.reached: dict[str, int] = {}
+        self.down: set[str] = set()
+        self.failure: dict[str, tuple[str, str, str]] = {}  # host -> (stage, task, msg)
+        self.stats: dict[str, dict] | None = None
+        self.finished = False  # the playbook has exited
+
+    def feed(self, event: dict) -> None:
+        if event["event"] == "stats":
+            self.stats = event["hosts"]
+            return
+        if event["event"] != "result":
+            return
+        host = event["host"]
+        # A role outside the stages (download) works for the role that included it.
+        if event["stage"] in self.stages:
+            self.reached[host] = max(self.reached.get(host, 0), self.stages.index(event["stage"]))
+        if event["status"] in ("failed", "unreachable"):
+            self.down.add(host)
+            self.failure[host] = (self.stages[self.reached.get(host, 0)], event["task"], event["msg"])
+        else:
+            self.down.discard(host)
+
+    def stage_rows(self) -> list[tuple[str, int, int, int]]:
+        """Per stage: hosts past it, hosts working in it, hosts stopped in it."""
+        rows = []
+        for index, stage in enumerate(self.stages):
+            at = [h for h in self.hosts if self.reached.get(h, -1) == index]
+            stopped = [h for h in at if h in self.down]
+            past = sum(1 for h in self.hosts if self.reached.get(h, -1) > index)
+            if self.stats is not None:
+                past += len(at) - len(stopped)
+                working = 0
+            else:
+                working = len(at) - len(stopped)
+            rows.append((stage, past, working, len(stopped)))
+        return rows
+
+    def outcome(self, host: str) -> str:
+        """ok, failed, unreachable, or not run (the playbook ended before this host)."""
+        summary = (self.stats or {}).get(host)
+        if summary is None:
+            return "not run"
+        if summary.get("unreachable"):
+            return "unreachable"
+        return "failed" if summary.get("failures") else "ok"
+
+
+def one_line(text: str) -> str:
+    """One line of an Ansible failure message; for a failed SSH connection, what ssh said."""
+    text = " ".join(text.split()).removeprefix("Task failed: ")
+    changed = re.search(r"Host key for (\S+) has changed", text)
+    offending = re.search(r"Offending \S+ key in (\S+):\d+", text)
+    if changed and offending:
+        return (f"the SSH host key of {changed[1]} changed since Ansible first reached it "
+                f"(a reinstalled machine?); if that is expected: ssh-keygen -R {changed[1]} "
+                f"-f {offending[1]}")
+    if "ssh: " in text:
+        text = text[text.rindex("ssh: "):]
+    return text[:300]
+
+
+def _tail(path: Path, progress: Progress, stop: threading.Event) -> None:
+    """Feed the events file to progress until stop is set and the file is drained."""
+    while not path.exists() and not stop.is_set():
+        time.sleep(0.1)
+    if not path.exists():
+        return
+    with path.open() as events:
+        pending = ""
+        while True:
+            chunk = events.readline()
+            if chunk:
+                pending += chunk
+                if pending.endswith("\n"):
+                    progress.feed(json.loads(pending))
+                    pending = ""
+                continue
+            if stop.is_set():
+                return
+            time.sleep(0.2)
+
+
+def _prune(folder: Path, kind: str) -> None:
+    for old in sorted(folder.glob(f"{kind}-*.log"))[:-KEEP]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".events").unlink(missing_ok=True)
+
+
+def run(command: list[str], *, hosts: list[str], stages: tuple[str, ...], state: Path, kind: str,
+        what: str, show: Callable[[Progress], None],
+        log: Callable[[str], None]) -> tuple[Progress, Path]:
+    """Run an ansible-playbook command to its end; the progress it made and its log file.
+    Raises only when the playbook ended before any host finished (it could not start, or
+    its input was refused): the log's last line says why."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    state.mkdir(parents=True, exist_ok=True)
+    events = state / f"{kind}-{stamp}.events"
+    output = state / f"{kind}-{stamp}.log"
+    log(f"{what}; Ansible's output: {output}")
+    process = start(command, what=what, log=output, tied=True, cwd=REPO,
+                    env=dict(ansible_env(events), ANSIBLE_NOCOLOR="1"))
+    progress = Progress(hosts, stages)
+    stop = threading.Event()
+    reader = threading.Thread(target=_tail, args=(events, progress, stop), daemon=True)
+    reader.start()
+    while process.poll() is None:
+        show(progress)
+        time.sleep(0.5)
+    stop.set()
+    reader.join()
+    progress.finished = True
+    show(progress)
+    _prune(state, kind)
+    if progress.stats is None:
+        said = last_line(output.read_text(errors="replace")) or "no output"
+        raise HardwayError(f"ansible-playbook stopped before any host finished (exit "
+                           f"{process.returncode}: {said}); its output is in {output}")
+    return progress, output
