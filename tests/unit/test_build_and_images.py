@@ -1,7 +1,9 @@
 import gzip
 import io
 import json
+import re
 import tarfile
+import time
 
 from hardway.mirror import artifacts, build, images
 
@@ -91,3 +93,38 @@ def test_a_warm_build_packs_nothing_until_an_input_changes(tmp_path, monkeypatch
     monkeypatch.setattr(build, "go_version", lambda: "go1.26.1")  # another recipe input
     build.build(settings, logged.append, components=("crictl",))
     assert len(packed) == 2
+
+
+def test_a_build_says_how_long_it_has_run_against_the_last_one(tmp_path, monkeypatch):
+    from hardway.settings import Settings
+
+    settings = Settings.from_env({"HARDWAY_CACHE": str(tmp_path)})
+    arch = artifacts.host_arch()
+    monkeypatch.setattr(build, "go_version", lambda: "go1.26.0")
+    monkeypatch.setattr(build, "TICK", 0.1)
+
+    def slow_step(step, version, arch, out, work, log, logfile):
+        time.sleep(0.35)
+        (out / "crictl").write_bytes(b"\x7fELF")
+
+    monkeypatch.setattr(build, "_build_step", slow_step)
+    first: list[str] = []
+    build.build_component(settings, "crictl", "1.0.0", arch, first.append)
+    assert first[0] == f"crictl 1.0.0: building for {arch} (logs in " \
+        f"{tmp_path}/build/crictl-1.0.0-{arch}-{build.cache_key('crictl', '1.0.0', arch, 'go1.26.0')}.log)"
+    assert any(re.fullmatch(r"crictl 1\.0\.0: building, 0 min 0\d s so far \(no earlier build to "
+                            r"compare\)", line) for line in first), first
+    assert re.fullmatch(r"crictl 1\.0\.0: built in 0 min 0\d s", first[-1])
+    took = json.loads((tmp_path / "build/times.json").read_text())["crictl"]
+    assert 0.3 < took < 5
+
+    monkeypatch.setattr(build, "TICK", 0.1)
+    (tmp_path / "build/times.json").write_text('{"crictl": 600}')  # the last build: 10 minutes
+    second: list[str] = []
+    build.build_component(settings, "crictl", "1.0.1", arch, second.append)
+    assert second[0].endswith("; the last build took 10 min 00 s)")
+    assert any(re.fullmatch(r"crictl 1\.0\.1: building, 0 min 0\d s so far, about 9 min 5\d s to go "
+                            r"\(the last build took 10 min 00 s\)", line) for line in second), second
+    (tmp_path / "build/times.json").write_text("not json")  # unreadable: no estimate, no error
+    build.build_component(settings, "crictl", "1.0.2", arch, second.append)
+    assert "no earlier build to compare" in second[-2]

@@ -15,11 +15,14 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hardway.children import run, run_json
-from hardway.files import exclusive
+from hardway.files import atomic_write, exclusive
 from hardway.mirror import artifacts, images
 from hardway.mirror.store import Mirror
 from hardway.settings import HardwayError, Settings
@@ -176,6 +179,51 @@ def _build_kubelet(version: str, flags: list[str], env: dict[str, str], out: Pat
          mod, env, log, logfile)
 
 
+# Seconds between "still building" lines: a cold kubelet build is minutes of silence otherwise.
+TICK = 30
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds) // 60} min {int(seconds) % 60:02d} s"
+
+
+@contextmanager
+def _ticking(log: Log, what: str, estimate: float | None, every: float) -> Iterator[None]:
+    """A line every `every` seconds while the body runs: elapsed time, against the estimate."""
+    done = threading.Event()
+    begun = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(every):
+            elapsed = time.monotonic() - begun
+            if estimate is None:
+                log(f"{what}: building, {_minutes(elapsed)} so far (no earlier build to compare)")
+            elif elapsed < estimate:
+                log(f"{what}: building, {_minutes(elapsed)} so far, about "
+                    f"{_minutes(estimate - elapsed)} to go (the last build took {_minutes(estimate)})")
+            else:
+                log(f"{what}: building, {_minutes(elapsed)} so far, longer than the last "
+                    f"build ({_minutes(estimate)})")
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+
+
+def _build_times(settings: Settings) -> dict[str, float]:
+    """Seconds the last build of each component took: the next one's estimate."""
+    try:
+        times = json.loads((settings.cache / "build" / "times.json").read_text())
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: no estimate, never an error
+    return {k: float(v) for k, v in times.items() if isinstance(v, int | float)} \
+        if isinstance(times, dict) else {}
+
+
 def build_component(settings: Settings, component: str, version: str, arch: str, log: Log) -> Path:
     """Binaries of one component in a cache directory; built only if not cached yet."""
     key = cache_key(component, version, arch, go_version())
@@ -183,15 +231,24 @@ def build_component(settings: Settings, component: str, version: str, arch: str,
     if (out / ".complete").exists():
         log(f"{component} {version}: cached ({out.name})")
         return out
-    log(f"{component} {version}: building for {arch} (logs in {out}.log)")
+    times = _build_times(settings)
+    estimate = times.get(component)
+    log(f"{component} {version}: building for {arch} (logs in {out}.log" +
+        (f"; the last build took {_minutes(estimate)})" if estimate else ")"))
     work = settings.cache / "build" / "src"
     work.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{component}-", dir=out.parent))
     logfile = Path(f"{out}.log")
     logfile.write_text("")
+    begun = time.monotonic()
     try:
-        for step in RECIPES[component]:
-            _build_step(step, version, arch, tmp, work, log, logfile)
+        with _ticking(log, f"{component} {version}", estimate, TICK):
+            for step in RECIPES[component]:
+                _build_step(step, version, arch, tmp, work, log, logfile)
+        times[component] = round(time.monotonic() - begun, 1)
+        atomic_write(settings.cache / "build" / "times.json",
+                     json.dumps(times, indent=1, sort_keys=True).encode())
+        log(f"{component} {version}: built in {_minutes(times[component])}")
         (tmp / ".complete").write_text(key + "\n")
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
