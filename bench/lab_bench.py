@@ -5,9 +5,13 @@
 Measures, on a lab of its own (bridge hwbnc0), the warm mirror build, the base image
 (warm, and cold into a scratch cache with --cold-image), `nodes up` for 1 and 3 nodes,
 site.yml on fresh nodes (every node downloads from the mirror: the cold case for the
-nodes), its idempotent re-run (the warm case, docs/provisioning.md) and a --check run,
-disk and memory per node, and `nodes down`. --cold-kubelet rebuilds the kubelet with an
-empty Go build cache (about 6.5 min on 2 cores) and reports its time and peak memory.
+nodes), `hardway up` on the provisioned, healthy lab, site.yml's idempotent re-run (the
+second converge, docs/provisioning.md) and a --check run, disk and memory per node, and
+`nodes down`. Beside the one-node runs, bench/provision.sh does site.yml's steps as one
+shell script over one ssh connection on a second fresh node, fresh and again: the ratio
+Ansible / script says how much of site.yml's time is Ansible's own. --cold-kubelet
+rebuilds the kubelet with an empty Go build cache (about 6.5 min on 2 cores) and reports
+its time and peak memory.
 """
 
 from __future__ import annotations
@@ -69,6 +73,68 @@ def node_memory_mib() -> list[str]:
     return sizes
 
 
+# Where the roles install each artifact's files (roles/*/tasks/install.yml, defaults).
+INSTALLS = {
+    "kubelet": {"kubelet": "/usr/local/bin/kubelet"},
+    "containerd": {f"bin/{b}": f"/usr/local/bin/{b}"
+                   for b in ("containerd", "containerd-shim-runc-v2", "ctr")},
+    "runc": {"runc": "/usr/local/sbin/runc"},
+    "cni_plugins": {p: f"/opt/cni/bin/{p}"
+                    for p in ("bridge", "host-local", "loopback", "portmap", "firewall", "tuning")},
+    "crictl": {"crictl": "/usr/local/bin/crictl"},
+}
+# What site.yml renders on a node, copied from one it provisioned to the script's node.
+CONFIGS = ["etc/sysctl.d/90-hardway-lab.conf", "etc/crictl.yaml", "etc/containerd/config.toml",
+           "etc/systemd/system/containerd.service", "etc/kubernetes/kubelet.yaml",
+           "etc/systemd/system/kubelet.service"]
+
+
+def script_yardstick(ansible_fresh: float, ansible_again: float) -> None:
+    """bench/provision.sh, the same steps as site.yml in one shell script over one ssh
+    connection, on a second fresh node beside the first: how far Ansible is from it."""
+    from hardway.mirror import artifacts
+    from hardway.mirror.store import Mirror
+    from hardway.nodes.lifecycle import LocalLab
+    from hardway.settings import Settings
+
+    settings = Settings.from_env(dict(os.environ, **ENV))
+    hardway("nodes", "up", "--count", "2")
+    lab = LocalLab(settings, lambda _: None)
+    node1, node2 = lab.load()[:2]
+    index = Mirror(settings.mirror).index()
+    arch = artifacts.host_arch()
+    lines = []
+    for component, version in artifacts.pinned_versions().items():
+        art = artifacts.artifact(component, arch, version)
+        members = " ".join(f"{m}={d}" for m, d in INSTALLS[component].items())
+        digest = index["checksums"][component][arch][version].removeprefix("sha256:")
+        lines.append(f"{art.local_path} {digest} {art.kind} {members}")
+    for name, entry in index["images"].items():
+        if entry["file"].endswith(f"-{arch}.tar"):
+            lines.append(f"{entry['file']} {entry['sha256']} image {name}")
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp)
+        taken = subprocess.run(["ssh", *lab.ssh_args(), f"root@{node1.address}",
+                                f"tar -C / -cf - {' '.join(CONFIGS)}"], capture_output=True, check=True)
+        (bundle / "configs").mkdir()
+        subprocess.run(["tar", "-C", str(bundle / "configs"), "-xf", "-"], input=taken.stdout, check=True)
+        (bundle / "artifacts").write_text("\n".join(lines) + "\n")
+        shutil.copy(REPO / "bench/provision.sh", bundle / "provision.sh")
+        packed = subprocess.run(["tar", "-C", tmp, "-cf", "-", "."], capture_output=True, check=True).stdout
+    remote = (f"rm -rf /tmp/hw && mkdir /tmp/hw && tar -C /tmp/hw -xf - && bash /tmp/hw/provision.sh "
+              f"{settings.mirror_url} /tmp/hw/configs /tmp/hw/artifacts")
+    for label, ansible in (("fresh node", ansible_fresh), ("second run", ansible_again)):
+        start = time.monotonic()
+        result = subprocess.run(["ssh", *lab.ssh_args(), f"root@{node2.address}", remote],
+                                input=packed, capture_output=True)
+        seconds = time.monotonic() - start
+        said = result.stdout.decode(errors="replace").strip().splitlines()
+        if result.returncode != 0:
+            sys.exit(f"provision.sh failed on {node2.name}: {result.stderr.decode(errors='replace')[-2000:]}")
+        figure(f"shell script, one ssh, {label} ({said[-1] if said else ''})", f"{seconds:.1f} s")
+        figure(f"  Ansible / script, {label}", f"{ansible / seconds:.1f}x")
+
+
 def figure(label: str, value: str) -> None:
     print(f"{label:<58} {value}", flush=True)
 
@@ -96,19 +162,24 @@ def main() -> None:
     figure("base image, warm", f"{seconds:.2f} s")
 
     for count in (1, 3):
-        seconds, _ = hardway("up", "--count", str(count), "--no-site")
-        figure(f"nodes up --count {count} (with mirror check and serve)", f"{seconds:.1f} s")
+        nodes_up, _ = hardway("up", "--count", str(count), "--no-site")
+        figure(f"nodes up --count {count} (with mirror check and serve)", f"{nodes_up:.1f} s")
         seconds, _ = hardway("nodes", "up", "--count", str(count))
         figure(f"nodes up --count {count} again (idempotent)", f"{seconds:.1f} s")
-        seconds, out = playbook()
+        fresh, out = playbook()
         changed = re.findall(r"changed=(\d+)", out)
-        figure(f"site.yml on {count} fresh node(s)", f"{seconds:.1f} s (changed {changed})")
-        seconds, out = playbook()
+        figure(f"site.yml on {count} fresh node(s)", f"{fresh:.1f} s (changed {changed})")
+        figure(f"hardway up, {count} fresh node(s) (the two above)", f"{nodes_up + fresh:.1f} s")
+        seconds, out = hardway("up")
+        figure(f"hardway up on the {count} provisioned, healthy node(s)", f"{seconds:.1f} s")
+        again, out = playbook()
         changed = re.findall(r"changed=(\d+)", out)
-        figure(f"site.yml again on {count} node(s) (idempotent)", f"{seconds:.1f} s (changed {changed})")
+        figure(f"site.yml again on {count} node(s) (second converge)", f"{again:.1f} s (changed {changed})")
         seconds, out = playbook("--check")
         changed = re.findall(r"changed=(\d+)", out)
         figure(f"site.yml --check on {count} node(s)", f"{seconds:.1f} s (changed {changed})")
+        if count == 1:
+            script_yardstick(fresh, again)
         if count == 3:
             figure("disk per node (overlay upper + containerd dir)",
                    ", ".join(f"{p.name} {du(str(p))}"
