@@ -51,9 +51,13 @@ def filter_plugin(name: str) -> ModuleType:
     return module
 
 
-# The node tests run in two lanes, one per xdist worker, each on labs of its own.
+# The node tests run in lanes, each in file order on one xdist worker at a time. The class
+# and molecule labs and the test lab start at once, one per worker; the node part's walk
+# goes to whichever worker is free first, on that worker's own test lab
+# (tests/integration/conftest.py).
 OWN_LABS = "class and molecule labs (hwcls0, hwmol0)"
-LANES = {"tests/integration/test_class.py": OWN_LABS, "tests/test_molecule.py": OWN_LABS}
+LANES = {"tests/integration/test_class.py": OWN_LABS, "tests/test_molecule.py": OWN_LABS,
+         "tests/integration/test_node_part.py": "node part (the worker's test lab)"}
 
 
 def lane(nodeid: str) -> str | None:

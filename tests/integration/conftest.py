@@ -1,8 +1,8 @@
 """Real lab nodes for the integration tests.
 
-The tests run their own lab (bridge hwtst0, 10.78.0.0/24, state under
-/var/lib/hardway-test) beside any lab the user has, share the build cache, and take
-everything down at the end. They never skip: without root or the host packages they
+The tests run labs of their own, one per pytest-xdist worker (bridge hwtst0, 10.78.0.0/24,
+state under /var/lib/hardway-test; hwtst1, 10.73.0.0/24, /var/lib/hardway-test1) beside
+any lab the user has, share the build cache, and take everything down at the end. They never skip: without root or the host packages they
 fail with the reason.
 """
 
@@ -20,17 +20,22 @@ import pytest
 from hardway.nodes.lifecycle import LocalLab, Node
 from hardway.settings import Settings
 
-TEST_ENV = {
-    "HARDWAY_BRIDGE": "hwtst0",
-    "HARDWAY_SUBNET": "10.78.0.0/24",
-    "HARDWAY_STATE": "/var/lib/hardway-test",
-    "HARDWAY_INVENTORY": "/var/lib/hardway-test/inventory",
-    "HARDWAY_MIRROR_PORT": "8078",
+# Each pytest-xdist worker has a test lab of its own: the lanes (tests/conftest.py) give
+# the node part's walk to whichever worker is free first, beside the other's test lab.
+TEST_LABS = {
+    "gw0": {"HARDWAY_BRIDGE": "hwtst0", "HARDWAY_SUBNET": "10.78.0.0/24",
+            "HARDWAY_STATE": "/var/lib/hardway-test", "HARDWAY_INVENTORY": "/var/lib/hardway-test/inventory",
+            "HARDWAY_MIRROR_PORT": "8078"},
+    "gw1": {"HARDWAY_BRIDGE": "hwtst1", "HARDWAY_SUBNET": "10.73.0.0/24",
+            "HARDWAY_STATE": "/var/lib/hardway-test1", "HARDWAY_INVENTORY": "/var/lib/hardway-test1/inventory",
+            "HARDWAY_MIRROR_PORT": "8073"},
 }
-# Two test runs on one host (two engineers) each need their own lab: HARDWAY_TEST_BRIDGE,
-# HARDWAY_TEST_SUBNET, ... stand in for the values above.
-TEST_ENV = {key: os.environ.get(key.replace("HARDWAY_", "HARDWAY_TEST_", 1), value)
-            for key, value in TEST_ENV.items()}
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+# Two test runs on one host (two engineers) each need their own labs: HARDWAY_TEST_BRIDGE,
+# HARDWAY_TEST_SUBNET, ... stand in for the first lab's values, HARDWAY_TEST1_... for the second's.
+PREFIX = "HARDWAY_TEST_" if WORKER != "gw1" else "HARDWAY_TEST1_"
+TEST_ENV = {key: os.environ.get(key.replace("HARDWAY_", PREFIX, 1), value)
+            for key, value in TEST_LABS.get(WORKER, TEST_LABS["gw0"]).items()}
 BIN = Path(sys.executable).parent
 # Counters and per-boot values that move by themselves; everything else must not move.
 MOVING = ("fs.dentry-state", "fs.file-nr", "fs.inode-nr", "fs.inode-state", "fs.quota.",
@@ -115,3 +120,14 @@ def lab(host_before) -> Iterator[TestLab]:
     hardway("up", "--count", "2")
     yield TestLab()
     hardway("nodes", "down", check=False)
+
+
+@pytest.fixture(scope="module")
+def nodes(lab: TestLab) -> Iterator[TestLab]:
+    """The worker's test lab, reset; booted and provisioned again if an earlier test on this
+    worker took it down (the lanes may give a worker the node part after the test lab's end)."""
+    if len(lab.nodes) < 2 or not all(node.running for node in lab.nodes):
+        hardway("up", "--count", "2")
+    hardway("lab", "reset")
+    yield lab
+    hardway("lab", "reset")

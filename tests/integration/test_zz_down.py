@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from tests.integration import pods
-from tests.integration.conftest import hardway, host_sysctls, wait_for
+from tests.integration.conftest import TEST_ENV, hardway, host_sysctls, wait_for
 
 
 def test_down_with_pods_running_is_quick_complete_and_leaves_the_host_kernel_alone(
@@ -24,9 +24,10 @@ def test_down_with_pods_running_is_quick_complete_and_leaves_the_host_kernel_alo
     print(f"\nnodes down with pods running: {elapsed:.1f} s for {count} nodes")
     assert "nothing left behind" in result.stdout
     assert elapsed <= 20 * count
-    assert subprocess.run(["pgrep", "-f", "--machine=hwtst0-"], capture_output=True).stdout == b""
+    bridge = TEST_ENV["HARDWAY_BRIDGE"]
+    assert subprocess.run(["pgrep", "-f", f"--machine={bridge}-"], capture_output=True).stdout == b""
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    assert "hwtst0" not in links
+    assert bridge not in links
     after = host_sysctls()
     changed = {k: (host_before.get(k), after.get(k)) for k in set(host_before) | set(after)
                if host_before.get(k) != after.get(k)}
