@@ -56,20 +56,35 @@ def checkout(dest: Path) -> Path:
     return dest
 
 
+def mirror_archive(settings: Settings, log: Log, stage: Path) -> Path:
+    """The mirror, brought up to date by this checkout's code, as a POSIX tar. Both under
+    the cache lock: another checkout sharing the cache may restamp the mirror with its own
+    code's key (the stamps key what packed each file), and the VM runs this checkout's.
+    POSIX tar keeps modification times to the nanosecond, which the stamps compare and a
+    copy through mkfs.ext4 -d does not (the VM would find the mirror stale and try to
+    rebuild it from the network)."""
+    from hardway.mirror import build, images
+
+    archive = stage / "mirror.tar"
+    with exclusive(settings.cache_lock, log, "is packing the mirror for a VM"):
+        mirror = build.build(settings, log)
+        images.build_all(settings, mirror, log)
+        run(["tar", "--format=posix", "-C", str(settings.mirror.parent), "-cf", str(archive),
+             settings.mirror.name], what="packing the mirror for the VM")
+    return archive
+
+
 def go_root() -> Path:
     return Path(run(["go", "env", "GOROOT"], what="asking Go where it lives").stdout.strip())
 
 
 def laptop(settings: Settings, log: Log, stage: Path) -> dict[str, Path]:
     """The seed disk's payload for the laptop path: name in the VM -> path here."""
-    from hardway.mirror import build
-
-    build.prepare(settings, log)  # the mirror the VM gets is current
     node = node_image.base_image(settings, log).parent  # debian-bookworm-<recipe>
     return {
         "hardway-lab": checkout(stage / "hardway-lab"),
         "wheelhouse": wheelhouse(settings, log),
-        "mirror": settings.mirror,
+        "mirror.tar": mirror_archive(settings, log, stage),
         "go": go_root(),
         node.name: node,
     }
