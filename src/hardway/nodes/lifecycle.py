@@ -273,6 +273,9 @@ class LocalLab:
                 "systemd-run", f"--unit=hardway-{node.machine}", "--collect",
                 "--property=Delegate=yes", f"--property=MemoryMax={self.s.node_memory}",
                 f"--property=TasksMax={self.s.node_pids}", "--property=KillMode=mixed",
+                # The node's console goes where the errors say it is, not only to the journal.
+                f"--property=StandardOutput=append:{directory / 'console.log'}",
+                "--property=StandardError=inherit",
                 "--service-type=notify", "--quiet", "--", *command,
             ]
         command.insert(-1, "--register=no")
