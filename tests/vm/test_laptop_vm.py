@@ -22,7 +22,7 @@ cp -a $seed/debian-bookworm-* /var/cache/hardway/images/
 cp -a $seed/go /usr/local/go
 """
 ENV = "PATH=/usr/local/go/bin:$PATH PIP_NO_INDEX=1 PIP_FIND_LINKS=/run/hardway-seed/wheelhouse " \
-      "NO_COLOR=1 COLUMNS=200"
+      "NO_COLOR=1 COLUMNS=200 HARDWAY_NODE_BOOT_SECONDS=900"
 LEFTOVERS = """systemctl list-units --all --no-legend --plain 'hardway-*'
 machinectl list --no-legend 2>/dev/null
 ip -o link | grep -E 'hwlab0|vb-' || true

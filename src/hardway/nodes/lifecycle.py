@@ -37,7 +37,6 @@ MAX_NODES = 8
 LOGINS = ("root", "sudo")
 SUDO_USER = "debian"
 SUDO_UID = 1000
-READY_DEADLINE = 90.0
 STOP_DEADLINE = 15.0
 NSPAWN_RUN = Path("/run/systemd/nspawn")
 
@@ -304,7 +303,7 @@ class LocalLab:
 
     def wait_ready(self, node: Node) -> None:
         """Until the node's systemd reports `running`, with what was seen on failure."""
-        deadline = time.monotonic() + READY_DEADLINE
+        deadline = time.monotonic() + self.s.node_boot_seconds
         seen = "no answer"
         while time.monotonic() < deadline:
             if not node.running:
@@ -319,7 +318,7 @@ class LocalLab:
                 raise HardwayError(f"{node.name} booted with failed units:\n{failed}")
             seen = state or last_line(result.stderr) or seen
             time.sleep(0.3)
-        raise HardwayError(f"{node.name} was not running after {READY_DEADLINE:.0f} s (last seen: "
+        raise HardwayError(f"{node.name} was not running after {self.s.node_boot_seconds} s (last seen: "
                            f"{seen}); console: {self.node_dir(node.name) / 'console.log'}")
 
     def _console_tail(self, node: Node) -> str:
