@@ -34,7 +34,9 @@ def log(message: str) -> None:
 def settings() -> Settings:
     if os.geteuid() != 0:
         pytest.fail("the VM tests need root (QEMU's disks and the VM image are built as root)")
-    return Settings.from_env(dict(os.environ, **VM_ENV))
+    # Settings.inventory reads the process's environment, not the one given to from_env.
+    os.environ.update(VM_ENV)
+    return Settings.from_env()
 
 
 @pytest.fixture(scope="session")

@@ -309,7 +309,8 @@ class LocalLab:
             if not node.running:
                 tail = self._console_tail(node)
                 raise HardwayError(f"{node.name} stopped while booting; its console said:\n{tail}")
-            result = self.ssh(node, "systemctl is-system-running", timeout=10)
+            # Answers in 0.3 s on a laptop; in a VM under software emulation, 23 s.
+            result = self.ssh(node, "systemctl is-system-running", timeout=30)
             state = result.stdout.strip()
             if state == "running":
                 return
