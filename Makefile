@@ -2,6 +2,7 @@
 #   make lab   - build or reuse the mirror, boot a local lab node, provision it, check it
 #   make test  - the whole test suite: unit, lint, and real nodes (molecule + pytest)
 #   make check - the fast lane alone: unit and lint tests, no root, no nodes
+#   make test-vm - opt-in, slow: the laptop path and a classroom VM proven in real VMs
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,9 +10,11 @@ HOST_PACKAGES := systemd-container debootstrap libseccomp-dev pkg-config gcc lib
 	busybox-static nginx-light iproute2 openssh-client curl
 # Only for the tests: the class report page is opened in a real headless browser.
 TEST_PACKAGES := chromium chromium-driver
+# Only for `make test-vm`: real VMs (KVM where it works, software emulation otherwise).
+VM_PACKAGES := qemu-system-x86 qemu-utils
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: lab test check host-packages venv down clean
+.PHONY: lab test test-vm check host-packages venv down clean
 
 lab: host-packages venv
 	$(BIN)/hardway up
@@ -19,6 +22,10 @@ lab: host-packages venv
 test: host-packages venv
 	@$(MAKE) --no-print-directory host-packages HOST_PACKAGES="$(TEST_PACKAGES)"
 	$(BIN)/pytest
+
+test-vm: host-packages venv
+	@$(MAKE) --no-print-directory host-packages HOST_PACKAGES="$(VM_PACKAGES)"
+	$(BIN)/pytest -n 0 -s tests/vm
 
 check: venv
 	$(BIN)/pytest -m "not nodes"

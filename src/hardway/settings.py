@@ -96,6 +96,7 @@ class Settings:
     mirror_port: int
     node_memory: int = 1536 * 2**20
     node_pids: int = 4096
+    node_boot_seconds: int = 90
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -134,11 +135,16 @@ class Settings:
         pids = env.get("HARDWAY_NODE_PIDS", "4096")
         if not (pids.isascii() and pids.isdigit()) or int(pids) < 256:
             raise UsageError(f"HARDWAY_NODE_PIDS={pids!r} must be a number of at least 256")
+        boot = env.get("HARDWAY_NODE_BOOT_SECONDS", "90")
+        if not (boot.isascii() and boot.isdigit()) or not 10 <= int(boot) <= 3600:
+            raise UsageError(f"HARDWAY_NODE_BOOT_SECONDS={boot!r} must be a number of seconds "
+                             "from 10 to 3600")
         if node_memory < 512 * 2**20:
             raise UsageError(f"HARDWAY_NODE_MEMORY={memory} is too small: a node needs 512M or more")
         return cls(
             node_memory=node_memory,
             node_pids=int(pids),
+            node_boot_seconds=int(boot),
             cache=cache,
             state=Path(env.get("HARDWAY_STATE", "/var/lib/hardway")),
             mirror=Path(env.get("HARDWAY_MIRROR", str(cache / "mirror"))),

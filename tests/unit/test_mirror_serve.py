@@ -186,3 +186,19 @@ def test_an_address_not_of_this_machine_is_one_line_exit_1_naming_the_fix(tmp_pa
     assert result.stderr == ("error: cannot listen on 192.0.2.9:8077: Cannot assign requested "
                              "address; give --address an address of this machine, e.g. 127.0.0.1 "
                              "or 0.0.0.0\n")
+
+
+def test_a_background_server_that_dies_is_reported_at_once_not_waited_for(tmp_path):
+    import time as clock
+
+    from hardway.mirror import serve as background
+    from hardway.settings import HardwayError, Settings
+
+    # 10.83.0.1 is on no interface here: the server cannot bind and exits.
+    settings = Settings.from_env({"HARDWAY_STATE": str(tmp_path / "state"),
+                                  "HARDWAY_CACHE": str(tmp_path / "cache"),
+                                  "HARDWAY_SUBNET": "10.83.0.0/24", "HARDWAY_MIRROR_PORT": "8083"})
+    began = clock.monotonic()
+    with pytest.raises(HardwayError, match="did not answer at http://10.83.0.1:8083"):
+        background.start_background(settings)
+    assert clock.monotonic() - began < 60

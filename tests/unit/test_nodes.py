@@ -63,6 +63,8 @@ def test_on_a_systemd_host_the_node_is_a_delegated_capped_transient_unit(tmp_pat
     assert "--property=Delegate=yes" in wrapper
     assert f"--property=MemoryMax={1536 * 2**20}" in wrapper
     assert "--property=TasksMax=4096" in wrapper
+    # Errors name the console log: on a systemd host too, the node's console goes there.
+    assert f"--property=StandardOutput=append:{tmp_path}/nodes/node1/console.log" in wrapper
     assert nspawn[0] == "systemd-nspawn" and "--keep-unit" in nspawn
     assert any(part.startswith("--register=") for part in nspawn)
 

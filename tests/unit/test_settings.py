@@ -33,6 +33,8 @@ def test_defaults_put_the_host_first_and_nodes_after_ten():
     ({"HARDWAY_NODE_PIDS": "10"}, "at least 256"),
     ({"HARDWAY_NODE_PIDS": "²⁵⁶⁰"}, "at least 256"),
     ({"HARDWAY_MIRROR_PORT": "⁸⁰⁸⁰"}, "port from 1024"),
+    ({"HARDWAY_NODE_BOOT_SECONDS": "5"}, "seconds from 10 to 3600"),
+    ({"HARDWAY_NODE_BOOT_SECONDS": "ninety"}, "seconds from 10 to 3600"),
 ])
 def test_bad_settings_say_what_to_change(env, fragment):
     with pytest.raises(UsageError, match=fragment):

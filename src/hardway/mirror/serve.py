@@ -186,8 +186,10 @@ def start_background(settings: Settings) -> str:
             what="starting the mirror server", log=settings.state / "mirror-serve.log",
             session=True)
         pidfile(settings).write_text(f"{process.pid}\n")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    # A Python start takes 0.1 s on a laptop and over 10 s in a VM under software
+    # emulation: wait while the server lives, give up at once when it has died.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and running(settings) is not None:
         try:
             urllib.request.urlopen(f"{url}/index.yml", timeout=1).close()
             return url

@@ -1,0 +1,1 @@
+"""Real VMs (QEMU) that prove hardway on a machine with its own kernel and systemd."""

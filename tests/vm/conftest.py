@@ -1,0 +1,81 @@
+"""Real VMs for `make test-vm` (not part of `make test`): the VM image booted by QEMU, KVM
+where it works, TCG otherwise. The VMs reach nothing but the host's mirror, forwarded to
+them on loopback; the host reaches them over SSH on loopback ports. Every VM, and the
+mirror server, is stopped at the end whatever happened."""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hardway.children import start, tool
+from hardway.settings import Settings
+from hardway.vm.machine import Machine
+
+VM_ENV = {
+    "HARDWAY_BRIDGE": "hwvm0",
+    "HARDWAY_SUBNET": "10.83.0.0/24",
+    "HARDWAY_STATE": "/var/lib/hardway-vm",
+    "HARDWAY_INVENTORY": "/var/lib/hardway-vm/inventory",
+    "HARDWAY_MIRROR_PORT": "8083",
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    if os.geteuid() != 0:
+        pytest.fail("the VM tests need root (QEMU's disks and the VM image are built as root)")
+    # Settings.inventory reads the process's environment, not the one given to from_env.
+    os.environ.update(VM_ENV)
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def mirror_served(settings: Settings) -> Iterator[str]:
+    """The host's mirror on 127.0.0.1 at the VM lab's port, which each VM reaches as
+    http://10.0.2.100:<port>."""
+    from hardway.mirror import build
+
+    build.prepare(settings, log, verify=True)
+    server = start([tool("hardway"), "mirror", "serve", "--address", "127.0.0.1", "--port",
+                    str(settings.mirror_port)], what="serving the mirror to the VMs",
+                   log=settings.state / "mirror-serve.log", env=dict(os.environ, **VM_ENV),
+                   tied=True)
+    url = f"http://127.0.0.1:{settings.mirror_port}/index.yml"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError as exc:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail(f"the mirror server did not answer at {url}: {exc}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+def machine(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Machine]:
+    vm = Machine(settings, log, name=request.node.name.removeprefix("test_")[:20])
+    try:
+        yield vm
+    finally:
+        vm.stop()
+
+
+def console_tail(vm: Machine) -> str:
+    path: Path = vm.console
+    return "\n".join(path.read_text(errors="replace").splitlines()[-20:]) if path.exists() else ""
