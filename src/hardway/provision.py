@@ -83,7 +83,7 @@ def health(lab: LocalLab, node: Node, deadline: float = 60) -> Health:
 def up(settings: Settings, count: int | None, log: Log, site: bool = True,
        system: str = image.DEFAULT_SYSTEM, login: str = "root") -> list[Health]:
     check_count(count)  # before minutes of building, not after
-    mirror = build.prepare(settings, log, verify=True)
+    mirror = build.prepare(settings, log, artifacts.wanted(settings.control_plane), verify=True)
     lab = LocalLab(settings, log)
     nodes = lab.up(count, system, login)
     write_mirror_vars(settings, mirror)

@@ -96,6 +96,9 @@ class Settings:
     mirror_port: int
     node_memory: int = 1536 * 2**20
     node_pids: int = 4096
+    # The control plane (etcd, the API server, ...): built into the mirror and run on the
+    # first local node only when on, since its cold build takes 20+ minutes.
+    control_plane: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -136,7 +139,12 @@ class Settings:
             raise UsageError(f"HARDWAY_NODE_PIDS={pids!r} must be a number of at least 256")
         if node_memory < 512 * 2**20:
             raise UsageError(f"HARDWAY_NODE_MEMORY={memory} is too small: a node needs 512M or more")
+        control_plane = env.get("HARDWAY_CONTROL_PLANE", "0")
+        if control_plane not in ("0", "1"):
+            raise UsageError(f"HARDWAY_CONTROL_PLANE={control_plane!r} must be 1 (build and run "
+                             "the control plane) or 0 (the default: nodes only)")
         return cls(
+            control_plane=control_plane == "1",
             node_memory=node_memory,
             node_pids=int(pids),
             cache=cache,
