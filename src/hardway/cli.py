@@ -90,8 +90,11 @@ def mirror() -> None:
 @click.option("--component", "components", multiple=True,
               help="Build only this component (repeatable). Default: all.")
 @click.option("--no-images", is_flag=True, help="Skip the offline lab images.")
+@click.option("--control-plane", is_flag=True,
+              help="Build the control plane too (etcd, the API server, ...: 20+ minutes cold). "
+              "Also HARDWAY_CONTROL_PLANE=1.")
 @handled
-def mirror_build(components: tuple[str, ...], no_images: bool) -> None:
+def mirror_build(components: tuple[str, ...], no_images: bool, control_plane: bool) -> None:
     """Build the pinned components (host architecture) from the Go module proxy."""
     from hardway.mirror import artifacts, build
 
@@ -100,7 +103,8 @@ def mirror_build(components: tuple[str, ...], no_images: bool) -> None:
         raise UsageError(f"unknown component {', '.join(sorted(unknown))}: choose from "
                          f"{', '.join(artifacts.COMPONENTS)}")
     s = settings()
-    store = build.prepare(s, log, components or artifacts.COMPONENTS, with_images=not no_images)
+    wanted = components or artifacts.wanted(control_plane or s.control_plane)
+    store = build.prepare(s, log, wanted, with_images=not no_images)
     console.print(f"mirror ready at {store.root}")
 
 
@@ -168,8 +172,17 @@ def versions_list(output: str) -> None:
     print_table("pinned versions", ["component", "default", "amd64", "arm64", "default verified"],
                 [[r.component, r.default, " ".join(r.pinned["amd64"]), " ".join(r.pinned["arm64"]),
                   "yes" if r.ready else "NO"] for r in rows], output)
-    if not all(r.ready for r in rows):
+    from hardway.mirror import artifacts
+
+    if not all(r.ready for r in rows if r.component in artifacts.NODE_COMPONENTS):
         raise HardwayError("a default version has no pinned checksum: pin it with `hardway versions add`")
+    # The control plane is optional, and three of its components have no official checksum
+    # that could be found offline: a connected control_plane play refuses them, a built
+    # mirror brings its own.
+    unverified = [r.component for r in rows if not r.ready]
+    if unverified and output == "table":
+        console.print(f"not verified: {', '.join(unverified)}: a connected control_plane play "
+                      "refuses them until pinned with `hardway versions add` (docs/mirror.md)")
 
 
 @versions_group.command("add")
@@ -183,7 +196,10 @@ def versions_add(component: str, version: str, base: str | None) -> None:
 
     for arch, value in versions.add(component, version, base).items():
         console.print(f"{component} {version.removeprefix('v')} {arch}: {value}")
-    console.print(f"pinned in {versions.CHECKSUMS}; use it by setting {component}_version")
+    from hardway.mirror import artifacts
+
+    variable = artifacts.VERSION_SOURCES[component][1]
+    console.print(f"pinned in {versions.CHECKSUMS}; use it by setting {variable}")
 
 
 # --- the main job ------------------------------------------------------------------------
@@ -205,13 +221,21 @@ def node_options(func: Callable) -> Callable:
 @click.option("--count", type=int, default=None, help="How many nodes (1-8). Default: 1.")
 @click.option("--no-site", is_flag=True,
               help="Stop before site.yml: nodes booted and the mirror served (molecule's create).")
+@click.option("--control-plane", is_flag=True,
+              help="Also build the control plane and run it on the first node (site.yml's "
+              "control_plane play). Also HARDWAY_CONTROL_PLANE=1.")
 @node_options
 @handled
-def up(count: int | None, no_site: bool, system: str, login: str) -> None:
+def up(count: int | None, no_site: bool, control_plane: bool, system: str, login: str) -> None:
     """Build or reuse the mirror, boot local nodes, provision them with site.yml, check them."""
+    import dataclasses
+
     from hardway import provision
 
-    results = provision.up(settings(), count, log, progress_view("node"), site=not no_site,
+    s = settings()
+    if control_plane:
+        s = dataclasses.replace(s, control_plane=True)
+    results = provision.up(s, count, log, progress_view("node"), site=not no_site,
                            system=system, login=login)
     if no_site:
         console.print("nodes up and the mirror served; site.yml not run")

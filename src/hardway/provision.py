@@ -53,7 +53,8 @@ def provision(settings: Settings, names: list[str], show: Show, log: Log) -> Non
     """site.yml on the lab's nodes, its progress shown; one line naming the fix if it fails."""
     command = [tool("ansible-playbook"), "-i", str(settings.inventory / "hosts.yml"),
                str(REPO / "site.yml")]
-    progress, output = playbook.run(command, hosts=names, stages=playbook.STAGES,
+    stages = playbook.STAGES + (playbook.CONTROL_PLANE_STAGES if settings.control_plane else ())
+    progress, output = playbook.run(command, hosts=names, stages=stages,
                                     state=settings.state / "provision", kind="site", show=show,
                                     log=log, what=f"provisioning {len(names)} node(s) with site.yml")
     bad = [(name, progress.outcome(name)) for name in names if progress.outcome(name) != "ok"]
@@ -94,7 +95,7 @@ def health(lab: LocalLab, node: Node, deadline: float = 60) -> Health:
 def up(settings: Settings, count: int | None, log: Log, show: Show, site: bool = True,
        system: str = image.DEFAULT_SYSTEM, login: str = "root") -> list[Health]:
     check_count(count)  # before minutes of building, not after
-    mirror = build.prepare(settings, log, verify=True)
+    mirror = build.prepare(settings, log, artifacts.wanted(settings.control_plane), verify=True)
     lab = LocalLab(settings, log)
     nodes = lab.up(count, system, login)
     write_mirror_vars(settings, mirror)

@@ -97,6 +97,9 @@ class Settings:
     node_memory: int = 1536 * 2**20
     node_pids: int = 4096
     node_boot_seconds: int = 90
+    # The control plane (etcd, the API server, ...): built into the mirror and run on the
+    # first local node only when on, since its cold build takes 20+ minutes.
+    control_plane: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -141,7 +144,12 @@ class Settings:
                              "from 10 to 3600")
         if node_memory < 512 * 2**20:
             raise UsageError(f"HARDWAY_NODE_MEMORY={memory} is too small: a node needs 512M or more")
+        control_plane = env.get("HARDWAY_CONTROL_PLANE", "0")
+        if control_plane not in ("0", "1"):
+            raise UsageError(f"HARDWAY_CONTROL_PLANE={control_plane!r} must be 1 (build and run "
+                             "the control plane) or 0 (the default: nodes only)")
         return cls(
+            control_plane=control_plane == "1",
             node_memory=node_memory,
             node_pids=int(pids),
             node_boot_seconds=int(boot),

@@ -54,10 +54,12 @@ def render(header: str, checksums: dict) -> str:
         set(checksums) - set(artifacts.COMPONENTS))
     lines = [f"{KEY}:"]
     for component in order:
-        lines.append(f"  {component}:")
-        for arch in sorted(checksums[component]):
+        arches = sorted(arch for arch, by_version in checksums[component].items() if by_version)
+        if arches:  # an architecture with no versions is left out, and so is its component
+            lines.append(f"  {component}:")
+        for arch in arches:
             lines.append(f"    {arch}:")
-            by_version = checksums[component][arch] or {}
+            by_version = checksums[component][arch]
             for version in sorted(by_version, key=lambda v: _key(str(v))):
                 lines.append(f'      {version}: "{by_version[version]}"')
     return header + "\n".join(lines) + "\n"

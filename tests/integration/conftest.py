@@ -2,8 +2,8 @@
 
 The tests run labs of their own, one per pytest-xdist worker (bridge hwtst0, 10.78.0.0/24,
 state under /var/lib/hardway-test; hwtst1, 10.73.0.0/24, /var/lib/hardway-test1) beside
-any lab the user has, share the build cache, and take everything down at the end. They never skip: without root or the host packages they
-fail with the reason.
+any lab the user has, share the build cache, and take everything down at the end. They
+never skip: without root or the host packages they fail with the reason.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ from hardway.settings import Settings
 # the node part's walk to whichever worker is free first, beside the other's test lab.
 TEST_LABS = {
     "gw0": {"HARDWAY_BRIDGE": "hwtst0", "HARDWAY_SUBNET": "10.78.0.0/24",
-            "HARDWAY_STATE": "/var/lib/hardway-test", "HARDWAY_INVENTORY": "/var/lib/hardway-test/inventory",
+            "HARDWAY_STATE": "/var/lib/hardway-test",
+            "HARDWAY_INVENTORY": "/var/lib/hardway-test/inventory",
             "HARDWAY_MIRROR_PORT": "8078"},
     "gw1": {"HARDWAY_BRIDGE": "hwtst1", "HARDWAY_SUBNET": "10.73.0.0/24",
-            "HARDWAY_STATE": "/var/lib/hardway-test1", "HARDWAY_INVENTORY": "/var/lib/hardway-test1/inventory",
+            "HARDWAY_STATE": "/var/lib/hardway-test1",
+            "HARDWAY_INVENTORY": "/var/lib/hardway-test1/inventory",
             "HARDWAY_MIRROR_PORT": "8073"},
 }
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")

@@ -23,7 +23,7 @@ BAD = [
     (["nodes", "list"], {"HARDWAY_MIRROR_PORT": "80"}, 2, "must be a port from 1024"),
     (["nodes", "list"], {"HARDWAY_NODE_MEMORY": "lots"}, 2, "must be a size"),
     (["versions", "add", "kubelet", "1.x"], {}, 2, "must look like 1.2.3"),
-    (["versions", "add", "kubectl", "1.2.3"], {}, 2, "unknown component kubectl"),
+    (["versions", "add", "kubeadm", "1.2.3"], {}, 2, "unknown component kubeadm"),
     (["class", "up", "../outside"], {}, 2, "is not usable as a folder name"),
     (["class", "report", "nosuch"], {}, 2, "no class 'nosuch'"),
 ]

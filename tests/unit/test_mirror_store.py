@@ -26,7 +26,7 @@ def fill(root):
 def test_a_complete_mirror_verifies(tmp_path):
     mirror = fill(tmp_path)
     checked, problems = mirror.verify()
-    assert (checked, problems) == (6, [])
+    assert (checked, problems) == (len(artifacts.COMPONENTS) + 1, [])
     index = mirror.index()
     digest = hashlib.sha256(b"kubelet bytes").hexdigest()
     kubelet = artifacts.pinned_versions()["kubelet"]
@@ -85,8 +85,8 @@ MALFORMED = [
     ("checksums: [\n", "is not valid YAML (expected the node content, but found '<stream end>' at line 2)"),
     ("- checksums\n- images\n", "must be a mapping of checksums, sources and images"),
     ("checksums: {}\nimages: {}\n", "must be a mapping of checksums, sources and images"),
-    (f"checksums: {{etcd: {{amd64: {{'3.6.0': 'sha256:{GOOD}'}}}}}}\nimages: {{}}\nsources: {{}}\n",
-     "checksums: unknown component 'etcd'"),
+    (f"checksums: {{kubeadm: {{amd64: {{'3.6.0': 'sha256:{GOOD}'}}}}}}\nimages: {{}}\nsources: {{}}\n",
+     "checksums: unknown component 'kubeadm'"),
     (f"checksums: {{runc: {{amd64: {{'../../../etc': 'sha256:{GOOD}'}}}}}}\nimages: {{}}\n"
      "sources: {}\n", "checksums: runc amd64: '../../../etc' is not a version"),
     ("checksums: {runc: {amd64: {'1.4.3': 'md5:00'}}}\nimages: {}\nsources: {}\n",

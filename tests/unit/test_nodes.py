@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from hardway.nodes import cgroups, host, image
 from hardway.nodes.lifecycle import LocalLab, Node
 from hardway.settings import Settings
@@ -188,3 +190,17 @@ def test_nodes_up_refuses_to_start_nodes_past_the_inotify_limit(tmp_path, monkey
                                            r"instances; 2 more node\(s\) need about 32: raise"):
         lab.up(2)
     assert bridge == []  # refused before anything changed
+
+
+@pytest.mark.parametrize(("env", "control_plane"),
+                         [({}, None), ({"HARDWAY_CONTROL_PLANE": "1"}, {"node1": {}})])
+def test_the_control_plane_group_holds_the_first_node_only_when_on(tmp_path, monkeypatch, env,
+                                                                   control_plane):
+    import yaml
+
+    monkeypatch.setenv("HARDWAY_INVENTORY", str(tmp_path / "inventory"))
+    settings = Settings.from_env({"HARDWAY_STATE": str(tmp_path / "state"), **env})
+    nodes = [Node("node2", 2, "m2", "10.77.0.12", "/b"), Node("node1", 1, "m1", "10.77.0.11", "/b")]
+    children = yaml.safe_load(LocalLab(settings, lambda _: None).write_inventory(nodes).read_text())[
+        "all"]["children"]
+    assert children.get("control_plane", {}).get("hosts") == control_plane

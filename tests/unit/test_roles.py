@@ -125,3 +125,40 @@ def test_cni_bridge_config_uses_the_node_pod_cidr():
     assert plugin["ipam"]["type"] == "host-local"
     assert plugin["ipam"]["ranges"][0][0]["subnet"] == "{{ cni_config_pod_cidr }}"
     assert load(REPO / "roles/cni_config/defaults/main.yml")["cni_config_state"] == "unmanaged"
+
+
+def test_the_api_server_unit_refuses_anonymous_callers_and_talks_to_etcd_over_tls():
+    flags = load(REPO / "roles/kube_apiserver/vars/main.yml")["__kube_apiserver_flags"]
+    # trim_blocks, as Ansible's template module renders.
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "roles"), trim_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    text = env.get_template("kube_apiserver/templates/kube-apiserver.service.j2").render(
+        ansible_managed="managed", __kube_apiserver_flags=flags)
+    command = text.split("ExecStart=", 1)[1].split("\nRestart=", 1)[0]
+    lines = command.splitlines()
+    # Every line but the last continues the command: no flag is lost to a missing backslash.
+    assert all(line.endswith(" \\") for line in lines[:-1]) and not lines[-1].endswith("\\")
+    args = [line.strip().removesuffix(" \\") for line in lines[1:]]
+    assert args == flags
+    assert "--anonymous-auth=false" in args and "--authorization-mode=Node,RBAC" in args
+    assert any(a.startswith("--etcd-certfile=") for a in args)
+    assert load(REPO / "roles/kube_apiserver/defaults/main.yml")[
+        "kube_apiserver_etcd_servers"].startswith("https://")
+
+
+def test_etcd_takes_clients_over_tls_with_certificates_on_loopback_only():
+    config = load(REPO / "roles/etcd/vars/main.yml")["__etcd_config"]
+    security = config["client-transport-security"]
+    assert security["client-cert-auth"] is True and security["trusted-ca-file"].endswith("ca.crt")
+    assert load(REPO / "roles/etcd/vars/main.yml")["__etcd_client_url"].startswith("https://127.0.0.1:")
+    assert load(REPO / "roles/etcd/vars/main.yml")["__etcd_peer_url"].startswith("http://127.0.0.1:")
+
+
+def test_the_ca_key_never_leaves_the_controller():
+    variables = load(REPO / "roles/pki/vars/main.yml")
+    names = {c["name"] for c in variables["__pki_certs"]}
+    assert {"kube-apiserver", "etcd", "admin", "kube-controller-manager", "kube-scheduler",
+            "kubelet", "kubelet-serving", "apiserver-kubelet-client"} <= names
+    node_files = variables["__pki_node_files"]
+    assert "ca.crt" in node_files and "ca.key" not in node_files
+    assert "__pki_certs" in node_files and "service-account.key" in node_files

@@ -35,10 +35,16 @@ def test_defaults_put_the_host_first_and_nodes_after_ten():
     ({"HARDWAY_MIRROR_PORT": "⁸⁰⁸⁰"}, "port from 1024"),
     ({"HARDWAY_NODE_BOOT_SECONDS": "5"}, "seconds from 10 to 3600"),
     ({"HARDWAY_NODE_BOOT_SECONDS": "ninety"}, "seconds from 10 to 3600"),
+    ({"HARDWAY_CONTROL_PLANE": "yes"}, "must be 1"),
 ])
 def test_bad_settings_say_what_to_change(env, fragment):
     with pytest.raises(UsageError, match=fragment):
         Settings.from_env(env)
+
+
+def test_the_control_plane_is_off_unless_asked_for():
+    assert not Settings.from_env({}).control_plane
+    assert Settings.from_env({"HARDWAY_CONTROL_PLANE": "1"}).control_plane
 
 
 def test_a_small_subnet_runs_out_of_node_addresses():

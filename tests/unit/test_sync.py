@@ -21,7 +21,7 @@ def test_sync_fills_a_mirror_that_verifies(tmp_path, upstream):
     _, bases, checksums = upstream
     mirror = sync.sync(settings(tmp_path), lambda _: None, bases, ("amd64",), checksums)
     assert mirror.verify() == (5, [])
-    assert mirror.index()["sources"] == {c: "upstream" for c in artifacts.COMPONENTS}
+    assert mirror.index()["sources"] == {c: "upstream" for c in artifacts.NODE_COMPONENTS}
 
 
 def test_a_corrupted_download_is_refused_and_not_stored(tmp_path, upstream):

@@ -87,7 +87,7 @@ def test_a_pinned_value_is_never_silently_replaced(loopback, checksums):
 
 
 @pytest.mark.parametrize(("component", "version", "fragment"), [
-    ("kubectl", NEW, "unknown component kubectl"),
+    ("kubeadm", NEW, "unknown component kubeadm"),
     ("kubelet", "1.36", "must look like 1.2.3"),
 ])
 def test_bad_input_is_a_usage_error(checksums, component, version, fragment):
@@ -104,7 +104,8 @@ def test_list_shows_defaults_and_pinned_versions(loopback, checksums):
     default = artifacts.pinned_versions()["kubelet"]
     assert rows["kubelet"]["default"] == default
     assert rows["kubelet"]["arm64"].split() == [NEW, default]
-    assert {row["default verified"] for row in rows.values()} == {"yes"}
+    assert {c for c, row in rows.items() if row["default verified"] == "NO"} == {
+        "kube_apiserver", "kube_controller_manager", "kube_scheduler"}
 
 
 def test_list_fails_when_a_default_is_not_pinned(checksums):
@@ -113,7 +114,14 @@ def test_list_fails_when_a_default_is_not_pinned(checksums):
     checksums.write_text(versions.render(header, data))
     result = CliRunner().invoke(main, ["versions", "list", "--output", "json"])
     assert result.exit_code == 1
-    assert {r["component"] for r in json.loads(result.stdout) if r["default verified"] == "NO"} == {"runc"}
+    unverified = {r["component"] for r in json.loads(result.stdout) if r["default verified"] == "NO"}
+    assert unverified - set(artifacts.CONTROL_PLANE_COMPONENTS) == {"runc"}
+
+
+def test_list_passes_when_only_the_optional_control_plane_is_unverified(checksums):
+    result = CliRunner().invoke(main, ["versions", "list"])
+    assert result.exit_code == 0, result.output
+    assert "not verified: kube_apiserver, kube_controller_manager, kube_scheduler" in result.output
 
 
 def test_cli_add_prints_the_pinned_values_and_errors_in_one_line(loopback, checksums):

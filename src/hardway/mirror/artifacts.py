@@ -15,7 +15,17 @@ import yaml
 
 from hardway.settings import REPO, HardwayError
 
-COMPONENTS = ("kubelet", "containerd", "runc", "cni_plugins", "crictl")
+# What every lab node runs, built and synced by default.
+NODE_COMPONENTS = ("kubelet", "containerd", "runc", "cni_plugins", "crictl")
+# The control plane: built (20+ minutes cold) only when asked for, with --control-plane or
+# HARDWAY_CONTROL_PLANE=1.
+CONTROL_PLANE_COMPONENTS = ("etcd", "kube_apiserver", "kube_controller_manager", "kube_scheduler",
+                            "kubectl")
+COMPONENTS = NODE_COMPONENTS + CONTROL_PLANE_COMPONENTS
+# The role and default that pin each component's version: its own role's <role>_version,
+# except kubectl, which the API server's role installs beside it.
+VERSION_SOURCES = {**{c: (c, f"{c}_version") for c in COMPONENTS},
+                   "kubectl": ("kube_apiserver", "kube_apiserver_kubectl_version")}
 ARCHES = ("amd64", "arm64")
 
 
@@ -81,9 +91,14 @@ def specs() -> dict:
     return _load(DOWNLOAD_VARS / "artifacts.yml")["download_artifacts"]
 
 
+def wanted(control_plane: bool) -> tuple[str, ...]:
+    """The components a lab needs: the node's, and the control plane's if it is on."""
+    return COMPONENTS if control_plane else NODE_COMPONENTS
+
+
 def pinned_versions() -> dict[str, str]:
-    return {c: str(_load(REPO / "roles" / c / "defaults" / "main.yml")[f"{c}_version"])
-            for c in COMPONENTS}
+    return {c: str(_load(REPO / "roles" / role / "defaults" / "main.yml")[variable])
+            for c, (role, variable) in VERSION_SOURCES.items()}
 
 
 def upstream_checksums() -> dict:
@@ -106,12 +121,13 @@ def artifact(component: str, arch: str, version: str | None = None) -> Artifact:
         checksum_path=render(spec["checksum_path"]),
         checksum_format=spec["checksum_format"],
         kind=spec["kind"],
-        files=tuple(spec["files"]),
+        files=tuple(render(name) for name in spec["files"]),
     )
 
 
-def pinned(arches: tuple[str, ...] = ARCHES) -> list[Artifact]:
-    return [artifact(c, a) for c in COMPONENTS for a in arches]
+def pinned(arches: tuple[str, ...] = ARCHES,
+           components: tuple[str, ...] = NODE_COMPONENTS) -> list[Artifact]:
+    return [artifact(c, a) for c in components for a in arches]
 
 
 def sha256_file(path: Path) -> str:

@@ -32,6 +32,7 @@ RUNC = "github.com/opencontainers/runc"
 CNI = "github.com/containernetworking/plugins"
 CRICTL = "sigs.k8s.io/cri-tools"
 KUBERNETES = "k8s.io/kubernetes"
+ETCD = "go.etcd.io/etcd"
 
 # How each component is built: packages, cgo, tags and version ldflags, as upstream's
 # release scripts do it. {v} is the version without its leading "v". Changing a recipe
@@ -98,6 +99,30 @@ RECIPES: dict[str, list[dict]] = {
             "wrapper": True,
         }
     ],
+    # The control plane, built only when asked for (artifacts.wanted). etcd's modules
+    # replace their siblings with local paths too, so a wrapper requires them instead.
+    "etcd": [
+        {
+            "packages": [f"{ETCD}/server/v3", f"{ETCD}/etcdctl/v3"],
+            "binaries": ["etcd", "etcdctl"],
+            "cgo": False,
+            "tags": "",
+            "ldflags": "-s -w",
+            "wrapper": True,
+        }
+    ],
+    **{
+        component: [
+            {
+                "packages": [f"{KUBERNETES}/cmd/{component.replace('_', '-')}"],
+                "cgo": False,
+                "tags": "selinux,notest,grpcnotrace",
+                "ldflags": "-s -w",
+                "wrapper": True,
+            }
+        ]
+        for component in ("kube_apiserver", "kube_controller_manager", "kube_scheduler", "kubectl")
+    },
 }
 
 Log = Callable[[str], None]
@@ -139,35 +164,58 @@ def _build_step(step: dict, version: str, arch: str, out: Path, work: Path, log:
     if step.get("buildmode"):
         flags += [f"-buildmode={step['buildmode']}"]
     if step.get("wrapper"):
-        _build_kubelet(version, flags, env, out, work, log, logfile)
+        wrapped = _build_etcd if step["packages"][0].startswith(ETCD) else _build_kubernetes
+        wrapped(step, version, flags, env, out, work, log, logfile)
         return
     env["GOBIN"] = str(out)
     _run(["go", "install", *flags, *[f"{p}@v{version}" for p in step["packages"]]],
          work, env, log, logfile)
 
 
-def _build_kubelet(version: str, flags: list[str], env: dict[str, str], out: Path, work: Path,
-                   log: Log, logfile: Path) -> None:
+def _binaries(step: dict) -> dict[str, str]:
+    """Binary name -> package: the package's last element unless the recipe names it."""
+    names = step.get("binaries") or [p.rsplit("/", 1)[1] for p in step["packages"]]
+    return dict(zip(names, step["packages"], strict=True))
+
+
+def _wrapper(step: dict, work: Path, lines: list[str], log: Log, logfile: Path,
+             env: dict[str, str]) -> Path:
+    """A module of its own per recipe whose tools.go imports the packages, tidied."""
+    binaries = _binaries(step)
+    mod = work / f"{next(iter(binaries))}-wrapper"
+    mod.mkdir(parents=True, exist_ok=True)
+    (mod / "go.mod").write_text("\n".join([f"module local/{mod.name}", "", *lines]) + "\n")
+    imports = "".join(f'\t_ "{package}"\n' for package in binaries.values())
+    (mod / "tools.go").write_text(
+        f"//go:build tools\n\npackage tools\n\nimport (\n{imports})\n")
+    _run(["go", "mod", "tidy"], mod, env, log, logfile)
+    return mod
+
+
+def _go_mod(module: str, version: str, env: dict[str, str], cwd: Path) -> tuple[dict, dict]:
+    """The proxy's answer for module@version, and its go.mod as JSON."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    info = run_json(["go", "list", "-m", "-json", f"{module}@v{version}"],
+                    what=f"finding {module}@v{version} on the Go module proxy", env=env,
+                    cwd=cwd, fix="check the version and that GOPROXY answers")
+    upstream = run_json(["go", "mod", "edit", "-json", info["GoMod"]], env=env,
+                        what=f"reading the go.mod of {module}@v{version}",
+                        fix=f"remove {info['GoMod']} so Go fetches it again")
+    return info, upstream
+
+
+def _build_kubernetes(step: dict, version: str, flags: list[str], env: dict[str, str], out: Path,
+                      work: Path, log: Log, logfile: Path) -> None:
     """A wrapper module that requires k8s.io/kubernetes and pins every staging module."""
     staging = "0." + version.split(".", 1)[1]
-    mod = work / "kubelet-wrapper"
-    mod.mkdir(parents=True, exist_ok=True)
-    info = run_json(["go", "list", "-m", "-json", f"{KUBERNETES}@v{version}"],
-                    what=f"finding {KUBERNETES}@v{version} on the Go module proxy", env=env,
-                    cwd=mod, fix="check the version and that GOPROXY answers")
-    upstream = run_json(["go", "mod", "edit", "-json", info["GoMod"]], env=env,
-                        what=f"reading the go.mod of {KUBERNETES}@v{version}",
-                        fix=f"remove {info['GoMod']} so Go fetches it again")
-    lines = ["module local/kubelet-wrapper", "", f"go {upstream['Go']}", ""]
+    info, upstream = _go_mod(KUBERNETES, version, env, work)
+    lines = [f"go {upstream['Go']}", ""]
     # Keep upstream's runtime GODEBUG defaults: its own godebug lines are ignored in a dependency.
     lines += [f"godebug {d['Key']}={d['Value']}" for d in upstream.get("Godebug") or []]
     lines += ["", f"require {KUBERNETES} v{version}", ""]
     lines += [f"replace {r['Path']} => {r['Path']} v{staging}"
               for r in upstream["Require"] if r["Version"] == "v0.0.0"]
-    (mod / "go.mod").write_text("\n".join(lines) + "\n")
-    (mod / "tools.go").write_text(
-        f'//go:build tools\n\npackage tools\n\nimport _ "{KUBERNETES}/cmd/kubelet"\n')
-    _run(["go", "mod", "tidy"], mod, env, log, logfile)
+    mod = _wrapper(step, work, lines, log, logfile, env)
     date = info.get("Time", "1970-01-01T00:00:00Z").replace("+00:00", "Z")
     minor = version.split(".")[1]
     ldflags = flags[flags.index("-ldflags") + 1]
@@ -175,8 +223,21 @@ def _build_kubelet(version: str, flags: list[str], env: dict[str, str], out: Pat
         ldflags += (f" -X {pkg}.gitVersion=v{version} -X {pkg}.gitMajor=1 -X {pkg}.gitMinor={minor}"
                     f" -X {pkg}.gitTreeState=clean -X {pkg}.buildDate={date}")
     flags[flags.index("-ldflags") + 1] = ldflags
-    _run(["go", "build", *flags, "-o", str(out / "kubelet"), f"{KUBERNETES}/cmd/kubelet"],
-         mod, env, log, logfile)
+    for name, package in _binaries(step).items():
+        _run(["go", "build", *flags, "-o", str(out / name), package], mod, env, log, logfile)
+
+
+def _build_etcd(step: dict, version: str, flags: list[str], env: dict[str, str], out: Path,
+                work: Path, log: Log, logfile: Path) -> None:
+    """A wrapper module that requires etcd's server and etcdctl modules at the release.
+    Its go line is the server's, so the runtime's GODEBUG defaults are upstream's."""
+    modules = list(step["packages"])
+    _, upstream = _go_mod(modules[0], version, env, work)
+    lines = [f"go {upstream['Go']}", "", "require (",
+             *[f"\t{module} v{version}" for module in modules], ")"]
+    mod = _wrapper(step, work, lines, log, logfile, env)
+    for name, package in _binaries(step).items():
+        _run(["go", "build", *flags, "-o", str(out / name), package], mod, env, log, logfile)
 
 
 # Seconds between "still building" lines: a cold kubelet build is minutes of silence otherwise.
@@ -287,7 +348,8 @@ def package(art: artifacts.Artifact, built: Path) -> bytes:
     return deterministic_tarball(members)
 
 
-def build(settings: Settings, log: Log, components: tuple[str, ...] = artifacts.COMPONENTS) -> Mirror:
+def build(settings: Settings, log: Log,
+          components: tuple[str, ...] = artifacts.NODE_COMPONENTS) -> Mirror:
     arch = artifacts.host_arch()
     mirror = Mirror(settings.mirror)
     mirror.index()  # a malformed index is refused now, not after the builds
@@ -309,7 +371,8 @@ def build(settings: Settings, log: Log, components: tuple[str, ...] = artifacts.
     return mirror
 
 
-def prepare(settings: Settings, log: Log, components: tuple[str, ...] = artifacts.COMPONENTS,
+def prepare(settings: Settings, log: Log,
+            components: tuple[str, ...] = artifacts.NODE_COMPONENTS,
             with_images: bool = True, verify: bool = False) -> Mirror:
     """The mirror up to date (components and lab images rebuilt only where stale), under
     the build cache's lock: another lab may be checking or building it right now. With

@@ -336,8 +336,13 @@ class LocalLab:
         pod_networks = list(LOCAL_POD_RANGE.subnets(new_prefix=24))
         hosts = {n.name: {"ansible_host": n.address, "ansible_user": n.user,
                           "lab_pod_cidr": str(pod_networks[n.index])} for n in nodes}
+        children: dict = {"lab_nodes": {"hosts": hosts}}
+        if self.s.control_plane and nodes:
+            # One control plane per student; a local lab is one student's, on its first node.
+            first = min(nodes, key=lambda n: n.index)
+            children["control_plane"] = {"hosts": {first.name: {}}}
         data = {"all": {
-            "children": {"lab_nodes": {"hosts": hosts}},
+            "children": children,
             "vars": {
                 "ansible_ssh_private_key_file": str(self.key),
                 "ansible_ssh_common_args": " ".join(self.ssh_args()[2:]),

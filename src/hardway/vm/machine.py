@@ -247,7 +247,7 @@ class Machine:
             end = time.monotonic() + STOP_DEADLINE
             while self.running and time.monotonic() < end:
                 time.sleep(0.5)
-            if self.running:
+            if self.running and self.record.pid is not None:
                 os.kill(self.record.pid, signal.SIGKILL)
                 while self.running:
                     time.sleep(0.1)
