@@ -39,14 +39,31 @@ NODE_FILES = Path(__file__).resolve().parent / "rootfs"
 Log = Callable[[str], None]
 
 
+def hash_tree(digest: hashlib._Hash, folder: Path) -> None:
+    """Feed a folder of files to lay over a root filesystem into a recipe's digest: names,
+    contents and modes."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(folder)).encode())
+            digest.update(path.read_bytes())
+            digest.update(oct(path.stat().st_mode & 0o777).encode())
+
+
+def copy_tree(folder: Path, rootfs: Path) -> None:
+    """Lay a folder of files over a root filesystem, at the same paths."""
+    for source in sorted(folder.rglob("*")):
+        target = rootfs / source.relative_to(folder)
+        if source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
 def recipe_key(suite: str) -> str:
     digest = hashlib.sha256()
     digest.update(repr((suite, PACKAGES, MASKED, ENABLED)).encode())
-    for path in sorted(NODE_FILES.rglob("*")):
-        if path.is_file():
-            digest.update(str(path.relative_to(NODE_FILES)).encode())
-            digest.update(path.read_bytes())
-            digest.update(oct(path.stat().st_mode & 0o777).encode())
+    hash_tree(digest, NODE_FILES)
     return digest.hexdigest()[:12]
 
 
@@ -112,13 +129,7 @@ def _build_base(root: Path, key: str, suite: str, system: str, log: Log) -> None
 
 
 def customise(rootfs: Path) -> None:
-    for source in sorted(NODE_FILES.rglob("*")):
-        target = rootfs / source.relative_to(NODE_FILES)
-        if source.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+    copy_tree(NODE_FILES, rootfs)
     systemd = rootfs / "etc/systemd/system"
     for unit in MASKED:
         link = systemd / unit

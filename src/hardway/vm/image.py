@@ -38,11 +38,7 @@ Log = Callable[[str], None]
 
 def recipe_key() -> str:
     digest = hashlib.sha256(repr((SUITE, PACKAGES, ENABLED, USER, DISK_SIZE)).encode())
-    for path in sorted(VM_FILES.rglob("*")):
-        if path.is_file():
-            digest.update(str(path.relative_to(VM_FILES)).encode())
-            digest.update(path.read_bytes())
-            digest.update(oct(path.stat().st_mode & 0o777).encode())
+    node_image.hash_tree(digest, VM_FILES)
     return digest.hexdigest()[:12]
 
 
@@ -93,13 +89,7 @@ def _build(folder: Path, key: str, log: Log) -> None:
 
 
 def customise(rootfs: Path, logfile: Path) -> None:
-    for source in sorted(VM_FILES.rglob("*")):
-        target = rootfs / source.relative_to(VM_FILES)
-        if source.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+    node_image.copy_tree(VM_FILES, rootfs)
     run(["chroot", str(rootfs), "systemctl", "enable", *ENABLED], what="enabling the VM's units",
         log=logfile)
     run(["chroot", str(rootfs), "useradd", "--create-home", "--shell", "/bin/bash",
