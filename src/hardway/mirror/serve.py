@@ -163,6 +163,7 @@ async def _serve(mirror: MirrorServer, address: str, port: int) -> None:
 def pidfile(settings: Settings) -> Path:
     return settings.state / "mirror-serve.pid"
 
+
 def running(settings: Settings) -> int | None:
     path = pidfile(settings)
     if not path.exists():
@@ -178,6 +179,7 @@ def running(settings: Settings) -> int | None:
 def start_background(settings: Settings) -> str:
     """Serve the mirror on the lab bridge until stopped; returns the URL nodes use."""
     url = settings.mirror_url
+    process = None
     if running(settings) is None:
         settings.state.mkdir(parents=True, exist_ok=True)
         process = start(
@@ -187,9 +189,14 @@ def start_background(settings: Settings) -> str:
             session=True)
         pidfile(settings).write_text(f"{process.pid}\n")
     # A Python start takes 0.1 s on a laptop and over 10 s in a VM under software
-    # emulation: wait while the server lives, give up at once when it has died.
+    # emulation: wait while the server lives, give up at once when it has died. A server
+    # just started is asked directly: until it has exec'd, its /proc cmdline is still ours.
+
+    def alive() -> bool:
+        return process.poll() is None if process is not None else running(settings) is not None
+
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and running(settings) is not None:
+    while time.monotonic() < deadline and alive():
         try:
             urllib.request.urlopen(f"{url}/index.yml", timeout=1).close()
             return url
