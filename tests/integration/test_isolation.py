@@ -44,7 +44,7 @@ def test_stopping_containerd_on_one_node_leaves_the_other_serving(lab):
         lab.ok("node2", "systemctl stop kubelet containerd")
         answered = 0
         for _ in range(20):
-            result = subprocess.run(["curl", "-fsS", "-m", "2", "http://10.78.0.11/"],
+            result = subprocess.run(["curl", "-fsS", "-m", "2", f"http://{lab.node('node1').address}/"],
                                     capture_output=True, text=True)
             answered += "Welcome to nginx" in result.stdout
             time.sleep(0.1)
@@ -68,7 +68,7 @@ def test_a_memory_hog_is_stopped_by_its_node_cap_alone(lab):
 
         wait_for(hog_killed, 120, "the hog killed inside node2", interval=1)
         for _ in range(20):
-            result = subprocess.run(["curl", "-fsS", "-m", "2", "http://10.78.0.11/"],
+            result = subprocess.run(["curl", "-fsS", "-m", "2", f"http://{lab.node('node1').address}/"],
                                     capture_output=True, text=True)
             assert "Welcome to nginx" in result.stdout
         assert lab.ok("node2", "systemctl is-active containerd kubelet").split() == ["active"] * 2

@@ -1,5 +1,6 @@
 """Local lab nodes and the served mirror, on real nodes (issue: lab nodes and mirror)."""
 
+import ipaddress
 import os
 import subprocess
 
@@ -23,12 +24,14 @@ def test_each_node_is_booted_with_its_own_name_and_address(lab):
         state, hostname, address = out.splitlines()
         assert state == "running"
         assert hostname == f"node{index}"
-        assert f"10.78.0.{10 + index}/24" in address
+        network = ipaddress.ip_network(TEST_ENV["HARDWAY_SUBNET"])
+        assert f"{network.network_address + 10 + index}/24" in address
 
 
 def test_nodes_have_no_route_off_their_bridge(lab):
     routes = lab.ok("node1", "ip -4 route show dev host0")
-    assert routes.strip() == "10.78.0.0/24 proto kernel scope link src 10.78.0.11"
+    subnet, node1 = TEST_ENV["HARDWAY_SUBNET"], lab.node("node1").address
+    assert routes.strip() == f"{subnet} proto kernel scope link src {node1}"
     assert "default" not in lab.ok("node1", "ip -4 route show")
     # A route lookup only: no packet leaves.
     lookup = lab.sh("node1", "ip -4 route get 192.0.2.1")
