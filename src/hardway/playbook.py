@@ -19,7 +19,7 @@ from hardway.children import ansible_env, last_line, start
 from hardway.settings import REPO, HardwayError
 
 # site.yml's stages in order; class.yml adds its last check.
-STAGES = ("preflight", "node_prereqs", "runc", "cni_plugins", "crictl", "containerd",
+STAGES = ("preflight", "node_prereqs", "download", "runc", "cni_plugins", "crictl", "containerd",
           "lab_images", "kubelet", "cni_config")
 CLASS_STAGES = (*STAGES, "ready")
 # site.yml's control_plane play, on the hosts in that group.
@@ -48,7 +48,7 @@ class Progress:
         if event["event"] != "result":
             return
         host = event["host"]
-        # A role outside the stages (download) works for the role that included it.
+        # A stage met again later (the control plane's download) leaves the host where it was.
         if event["stage"] in self.stages:
             self.reached[host] = max(self.reached.get(host, 0), self.stages.index(event["stage"]))
         if event["status"] in ("failed", "unreachable"):

@@ -1,9 +1,12 @@
 """The download role, run by ansible-playbook on localhost (connection=local) with every
-destination under tmp_path and the artifacts served by the loopback stand-in with the
-official layout: a verified install, a corrupted download refused with the working
-binaries kept, an interrupted unpack repaired by a re-run, and a second run with no change.
-Both ways of fetching: on each host, and once on the controller then pushed."""
+destination under tmp_path (folders it makes itself) and the artifacts served by the loopback
+stand-in with the official layout: a release tarball and an image archive named by URL and
+checksum, as the mirror's images are, in one run. A verified install, a corrupted download
+refused with the working binaries kept, an interrupted unpack repaired by a re-run, and a
+second run with no change. Both ways of fetching: on each host, and once on the controller
+then pushed."""
 
+import hashlib
 import io
 import shutil
 import tarfile
@@ -14,6 +17,7 @@ from hardway.mirror import artifacts
 from tests.unit import playbook
 
 COMPONENT = "containerd"  # a tarball with several members: the hard case
+IMAGE = f"pause-{artifacts.host_arch()}.tar"
 ARCH = artifacts.host_arch()
 
 
@@ -33,16 +37,23 @@ def lab(tmp_path, loopback):
     members = {name: f"#!/bin/sh\necho {name}\n".encode() + bytes(range(256)) * 64
                for name in art.files}
     loopback.publish(art, tarball(members))
+    image = b"an image archive" * 1000
+    (loopback.root / "images").mkdir()
+    (loopback.root / "images" / IMAGE).write_bytes(image)
     cache = tmp_path / "cache"
     install = {name: str(tmp_path / "bin" / name.rsplit("/", 1)[-1]) for name in art.files}
-    return art, members, install, cache, loopback
+    return art, members, install, cache, loopback, image
 
 
 def play(tmp_path, loopback, cache, install, push, *args):
+    digest = hashlib.sha256((loopback.root / "images" / IMAGE).read_bytes()).hexdigest()
+    image = {"component": "pause_image", "version": "3.10",
+             "url": f"{loopback.bases['github'].rsplit('/', 1)[0]}/images/{IMAGE}",
+             "checksum": f"sha256:{digest}",
+             "install": {"pause": str(tmp_path / "images" / "pause.tar")}, "mode": "0644"}
     variables = {
-        "download_component": COMPONENT,
-        "download_version": artifacts.pinned_versions()[COMPONENT],
-        "download_install": install,
+        "download_requests": [{"component": COMPONENT, "version": artifacts.pinned_versions()[COMPONENT],
+                               "install": install}, image],
         "download_base_urls": loopback.bases,
         "download_checksums": loopback.checksums,
         "download_cache_dir": str(cache / "host"),
@@ -51,8 +62,6 @@ def play(tmp_path, loopback, cache, install, push, *args):
     }
     plays = [{"name": "Download role", "hosts": "all", "gather_facts": True,
               "gather_subset": ["!all"],
-              "pre_tasks": [{"name": "Destination folder", "ansible.builtin.file": {
-                  "path": str(tmp_path / "bin"), "state": "directory", "mode": "0755"}}],
               "roles": [{"role": "download"}]}]
     return playbook.run(tmp_path, plays, {"node": {}}, variables, *args)
 
@@ -63,13 +72,15 @@ def installed(install):
 
 @pytest.mark.parametrize("push", [False, True], ids=["on-host", "pushed"])
 def test_verified_install_survives_corruption_and_interruption(tmp_path, lab, push):
-    art, members, install, cache, loopback = lab
+    art, members, install, cache, loopback, image = lab
     root = cache / ("controller" if push else "host")
 
-    # (a) a verified install puts every member in place.
+    # (a) a verified install puts every member in place, and the image archive.
     first = play(tmp_path, loopback, cache, install, push)
     assert first.returncode == 0, first.output
     assert installed(install) == members
+    pause = tmp_path / "images" / "pause.tar"
+    assert pause.read_bytes() == image and pause.stat().st_mode & 0o777 == 0o644
     archive, = root.rglob(art.filename)
     tree = archive.parent / "files"
 

@@ -60,8 +60,7 @@ def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int 
     forks = forks or min(50, max(5, len(names)))
     command = [tool("ansible-playbook"), "-i", str(classroom.inventory), str(REPO / "playbooks/class.yml"),
                "--forks", str(forks),
-               "-e", f"download_controller_cache_dir={settings.cache / 'class-downloads'}",
-               "-e", f"lab_images_controller_cache_dir={settings.cache / 'class-downloads/images'}"]
+               "-e", f"download_controller_cache_dir={settings.cache / 'class-downloads'}"]
     if retry_failed:
         command += ["--limit", ",".join(names)]
     progress, _ = playbook.run(command, hosts=names, stages=CLASS_STAGES, state=classroom.state,
