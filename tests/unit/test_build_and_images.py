@@ -5,6 +5,8 @@ import re
 import tarfile
 import time
 
+import pytest
+
 from hardway.mirror import artifacts, build, images
 
 
@@ -82,6 +84,7 @@ def test_a_warm_build_packs_nothing_until_an_input_changes(tmp_path, monkeypatch
         (built / "crictl").write_bytes(f"\x7fELF crictl by {go}".encode())
         (built / ".complete").write_text("done\n")
     monkeypatch.setattr(build, "go_version", lambda: "go1.26.0")
+    monkeypatch.setattr(build, "installed_go", lambda: build.go_version())
     packed = []
     real_package = build.package
     monkeypatch.setattr(build, "package", lambda art, b: packed.append(b.name) or real_package(art, b))
@@ -93,6 +96,42 @@ def test_a_warm_build_packs_nothing_until_an_input_changes(tmp_path, monkeypatch
     monkeypatch.setattr(build, "go_version", lambda: "go1.26.1")  # another recipe input
     build.build(settings, logged.append, components=("crictl",))
     assert len(packed) == 2
+
+
+def test_without_go_the_mirror_serves_what_it_has_and_a_missing_build_names_the_fix(tmp_path,
+                                                                                  monkeypatch):
+    from hardway.mirror.store import Mirror
+    from hardway.settings import HardwayError, Settings
+
+    settings = Settings.from_env({"HARDWAY_CACHE": str(tmp_path)})
+    arch, versions = artifacts.host_arch(), artifacts.pinned_versions()
+    built = tmp_path / "build" / f"crictl-{versions['crictl']}-{arch}-" \
+        f"{build.cache_key('crictl', versions['crictl'], arch, 'go1.26.0')}"
+    built.mkdir(parents=True)
+    (built / "crictl").write_bytes(b"\x7fELF crictl")
+    (built / ".complete").write_text("done\n")
+    monkeypatch.setattr(build, "go_version", lambda: "go1.26.0")
+    monkeypatch.setattr(build, "installed_go", lambda: "go1.26.0")
+    build.build(settings, lambda _: None, components=("crictl",))  # built on a machine with Go
+    Mirror(settings.mirror).put(artifacts.artifact("runc", arch, versions["runc"]), b"official runc",
+                                source="upstream")  # synced from the official release
+    packed: list[str] = []
+    monkeypatch.setattr(build, "package", lambda art, b: packed.append(b.name) or b"")
+    logged: list[str] = []
+    monkeypatch.setattr(build, "build_component", lambda *a: pytest.fail("nothing may be built"))
+    build.build(settings, logged.append, components=("runc",))  # Go or not: the official one stays
+    monkeypatch.setattr(build, "installed_go", lambda: None)
+    build.build(settings, logged.append, components=("crictl",))
+    assert logged == [f"runc {versions['runc']}: in the mirror, the official release",
+                      f"crictl {versions['crictl']}: in the mirror (no Go here to check its recipe: kept)"]
+    assert packed == []
+
+    def no_go():
+        raise HardwayError("asking Go for its version failed: install Go 1.26 or newer")
+
+    monkeypatch.setattr(build, "go_version", no_go)
+    with pytest.raises(HardwayError, match="install Go"):
+        build.build(settings, logged.append, components=("containerd",))
 
 
 def test_a_build_says_how_long_it_has_run_against_the_last_one(tmp_path, monkeypatch):

@@ -134,6 +134,11 @@ def go_version() -> str:
                "machine").stdout.strip()
 
 
+def installed_go() -> str | None:
+    """Go's version, or None on a machine without Go: it is asked only when there is one."""
+    return go_version() if shutil.which("go") else None
+
+
 def cache_key(component: str, version: str, arch: str, go: str) -> str:
     recipe = json.dumps({"recipe": RECIPES[component], "version": version, "arch": arch, "go": go},
                         sort_keys=True)
@@ -354,17 +359,29 @@ def build(settings: Settings, log: Log,
     mirror = Mirror(settings.mirror)
     mirror.index()  # a malformed index is refused now, not after the builds
     versions = artifacts.pinned_versions()
-    go = go_version()
+    # A mirror synced from the official releases, or built elsewhere and copied here, serves
+    # a machine that has no Go.
+    go = installed_go()
     # What packs an artifact (this file) is an input too, beside what built its binaries.
     packing = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
-    recorded = mirror.index()["checksums"]  # put() only adds to it
+    index = mirror.index()
+    recorded, sources = index["checksums"], index["sources"]  # put() only adds to them
     for component in components:
         art = artifacts.artifact(component, arch, versions[component])
-        key = f"{cache_key(component, art.version, arch, go)}-{packing}"
         files = [art.local_path, art.local_checksum_path]
-        if recorded.get(component, {}).get(arch, {}).get(art.version) and mirror.fresh(files, key):
+        there = bool(recorded.get(component, {}).get(arch, {}).get(art.version)) and \
+            all((mirror.root / f).exists() for f in files)
+        if there and sources.get(component) == "upstream":
+            log(f"{component} {art.version}: in the mirror, the official release")
+            continue
+        if there and go is None:
+            log(f"{component} {art.version}: in the mirror (no Go here to check its recipe: kept)")
+            continue
+        if there and go and mirror.fresh(files, f"{cache_key(component, art.version, arch, go)}-{packing}"):
             log(f"{component} {art.version}: in the mirror, up to date")
             continue
+        go = go or go_version()  # no Go: its error names the fix
+        key = f"{cache_key(component, art.version, arch, go)}-{packing}"
         built = build_component(settings, component, art.version, arch, log)
         mirror.put(art, package(art, built), source="built")
         mirror.stamp(files, key)
