@@ -52,12 +52,16 @@ def filter_plugin(name: str) -> ModuleType:
 
 
 # The node tests run in lanes, each in file order on one xdist worker at a time. The class
-# and molecule labs and the test lab start at once, one per worker; the node part's walk
-# goes to whichever worker is free first, on that worker's own test lab
-# (tests/integration/conftest.py).
+# and molecule labs and the test lab start at once, one per worker; the node part's walk and
+# then provisioning (ending with `nodes down`) go to whichever worker is free first, each on
+# that worker's own test lab (tests/integration/conftest.py). The worker that ran the class
+# and molecule boots its test lab once; the other keeps the one it has.
 OWN_LABS = "class and molecule labs (hwcls0, hwmol0)"
+PROVISIONING = "provisioning, then nodes down (the worker's test lab)"
 LANES = {"tests/integration/test_class.py": OWN_LABS, "tests/test_molecule.py": OWN_LABS,
-         "tests/integration/test_node_part.py": "node part (the worker's test lab)"}
+         "tests/integration/test_node_part.py": "node part (the worker's test lab)",
+         "tests/integration/test_provisioning.py": PROVISIONING,
+         "tests/integration/test_zz_down.py": PROVISIONING}
 
 
 def lane(nodeid: str) -> str | None:
@@ -65,7 +69,7 @@ def lane(nodeid: str) -> str | None:
     path = nodeid.split("::")[0]
     if path in LANES:
         return LANES[path]
-    return "test lab (hwtst0, hwkil0)" if path.startswith("tests/integration/") else None
+    return "test lab (the worker's, and hwkil0)" if path.startswith("tests/integration/") else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

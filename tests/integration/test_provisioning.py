@@ -1,5 +1,8 @@
-"""site.yml on real nodes: services, binaries, static pods, idempotence, bad inputs,
-a corrupted mirror and a node restart (issue: roles that turn a machine into a node)."""
+"""site.yml on real nodes: services, binaries, static pods, check mode, bad inputs, a
+corrupted mirror and a node restart (issue: roles that turn a machine into a node). A second
+converge changing nothing is molecule's idempotence step (tests/test_molecule.py). A lane of
+its own (tests/conftest.py): it runs on whichever worker is free first, on that worker's
+test lab (`nodes` boots it again if an earlier lane took it down)."""
 
 from __future__ import annotations
 
@@ -32,21 +35,21 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return hosts
 
 
-def fingerprints(lab) -> dict[str, str]:
-    return {n.name: lab.ok(n.name, FINGERPRINT) for n in lab.nodes}
+def fingerprints(nodes) -> dict[str, str]:
+    return {n.name: nodes.ok(n.name, FINGERPRINT) for n in nodes.nodes}
 
 
-def test_containerd_and_kubelet_are_enabled_running_and_answering(lab):
-    for node in lab.nodes:
-        out = lab.ok(node.name, "systemctl is-enabled containerd kubelet; "
+def test_containerd_and_kubelet_are_enabled_running_and_answering(nodes):
+    for node in nodes.nodes:
+        out = nodes.ok(node.name, "systemctl is-enabled containerd kubelet; "
                                 "systemctl is-active containerd kubelet; "
                                 "ctr version | grep -c 'Version:'; "
                                 "curl -fsS http://127.0.0.1:10248/healthz")
         assert out.split() == ["enabled", "enabled", "active", "active", "2", "ok"]
 
 
-def test_installed_binaries_are_the_mirror_artifacts(lab):
-    mirror = Mirror(lab.settings.mirror)
+def test_installed_binaries_are_the_mirror_artifacts(nodes):
+    mirror = Mirror(nodes.settings.mirror)
     kubelet = artifacts.artifact("kubelet", artifacts.host_arch())
     want = {"/usr/local/bin/kubelet": hashlib.sha256(
         (mirror.root / kubelet.local_path).read_bytes()).hexdigest()}
@@ -61,11 +64,11 @@ def test_installed_binaries_are_the_mirror_artifacts(lab):
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 data = tar.extractfile(member).read()
         want[dest] = hashlib.sha256(data).hexdigest()
-    for node in lab.nodes:
+    for node in nodes.nodes:
         have = dict(reversed(line.split()) for line in
-                    lab.ok(node.name, f"sha256sum {' '.join(want)}").splitlines())
+                    nodes.ok(node.name, f"sha256sum {' '.join(want)}").splitlines())
         assert have == want, node.name
-        versions = lab.ok(node.name, "kubelet --version; containerd --version; runc --version | "
+        versions = nodes.ok(node.name, "kubelet --version; containerd --version; runc --version | "
                                      "head -1; crictl --version")
         pinned = artifacts.pinned_versions()
         for expected in (f"Kubernetes v{pinned['kubelet']}", f"v{pinned['containerd']}",
@@ -73,33 +76,25 @@ def test_installed_binaries_are_the_mirror_artifacts(lab):
             assert expected in versions
 
 
-def test_the_kubelet_runs_with_no_cni_config(lab):
-    for node in lab.nodes:
-        assert lab.ok(node.name, "ls /etc/cni/net.d | wc -l").strip() == "0"
-        assert lab.ok(node.name, "systemctl is-active kubelet").strip() == "active"
+def test_the_kubelet_runs_with_no_cni_config(nodes):
+    for node in nodes.nodes:
+        assert nodes.ok(node.name, "ls /etc/cni/net.d | wc -l").strip() == "0"
+        assert nodes.ok(node.name, "systemctl is-active kubelet").strip() == "active"
 
 
-def test_a_host_network_static_pod_serves_and_goes_when_removed(lab):
-    pods.write(lab, "node1", "web", pods.nginx())
-    wait_for(lambda: ((r := lab.sh("node1", "curl -fsS -m 2 http://127.0.0.1/")).returncode == 0
+def test_a_host_network_static_pod_serves_and_goes_when_removed(nodes):
+    pods.write(nodes, "node1", "web", pods.nginx())
+    wait_for(lambda: ((r := nodes.sh("node1", "curl -fsS -m 2 http://127.0.0.1/")).returncode == 0
                       and "Welcome to nginx" in r.stdout, r.stdout + r.stderr),
              60, "the static nginx pod answering on node1:80")
-    pods.remove(lab, "node1", "web")
-    wait_for(lambda: ((r := lab.sh("node1", "crictl pods --name web -q --state ready"))
+    pods.remove(nodes, "node1", "web")
+    wait_for(lambda: ((r := nodes.sh("node1", "crictl pods --name web -q --state ready"))
                       .stdout.strip() == "", r.stdout),
              60, "the static pod gone after its manifest was removed")
-    assert lab.sh("node1", "curl -fsS -m 2 http://127.0.0.1/").returncode != 0
+    assert nodes.sh("node1", "curl -fsS -m 2 http://127.0.0.1/").returncode != 0
 
 
-def test_a_second_converge_changes_nothing(lab):
-    result = ansible_playbook("site.yml")
-    assert result.returncode == 0, result.stdout[-3000:]
-    stats = recap(result.stdout)
-    assert set(stats) == {"node1", "node2"}
-    assert all(s["changed"] == 0 and s["failed"] == 0 for s in stats.values()), stats
-
-
-def test_check_mode_on_provisioned_nodes_reports_no_change(lab):
+def test_check_mode_on_provisioned_nodes_reports_no_change(nodes):
     result = ansible_playbook("site.yml", "--check")
     assert result.returncode == 0, result.stdout[-3000:]
     assert all(s["changed"] == 0 for s in recap(result.stdout).values())
@@ -120,28 +115,28 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(("extra", "message"), BAD_INPUTS,
                          ids=["no-checksum", "arch", "bad-cidr", "overlap", "unreachable",
                               "driver-mismatch"])
-def test_bad_inputs_fail_before_any_change(lab, extra, message):
-    before = fingerprints(lab)
+def test_bad_inputs_fail_before_any_change(nodes, extra, message):
+    before = fingerprints(nodes)
     result = ansible_playbook("site.yml", "-e", json.dumps(extra))
     assert result.returncode != 0
     assert message in " ".join(result.stdout.split()), result.stdout[-3000:]
     assert "PLAY [Install and start the node components]" not in result.stdout
-    assert fingerprints(lab) == before
+    assert fingerprints(nodes) == before
 
 
-def test_a_corrupted_mirror_artifact_fails_and_leaves_the_binary_working(lab, tmp_path):
+def test_a_corrupted_mirror_artifact_fails_and_leaves_the_binary_working(nodes, tmp_path):
     # A copy of the mirror whose kubelet is corrupt, served on the lab bridge.
     bad = tmp_path / "mirror"
-    shutil.copytree(lab.settings.mirror, bad)
+    shutil.copytree(nodes.settings.mirror, bad)
     kubelet = artifacts.artifact("kubelet", artifacts.host_arch())
     (bad / kubelet.local_path).write_bytes(b"corrupted in transit")
     server = subprocess.Popen(["python3", "-m", "http.server", "--bind",
-                               str(lab.settings.host_address), "8079", "--directory", str(bad)],
+                               str(nodes.settings.host_address), "8079", "--directory", str(bad)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        url = f"http://{lab.settings.host_address}:8079"
-        before = lab.ok("node1", "sha256sum /usr/local/bin/kubelet")
-        wait_for(lambda: (lab.sh("node1", f"curl -fsS -o /dev/null {url}/index.yml")
+        url = f"http://{nodes.settings.host_address}:8079"
+        before = nodes.ok("node1", "sha256sum /usr/local/bin/kubelet")
+        wait_for(lambda: (nodes.sh("node1", f"curl -fsS -o /dev/null {url}/index.yml")
                           .returncode == 0, "no answer"), 10, "the corrupted mirror answering")
         extra = {"download_base_urls": {"kubernetes": f"{url}/kubernetes",
                                         "github": f"{url}/github"},
@@ -149,29 +144,29 @@ def test_a_corrupted_mirror_artifact_fails_and_leaves_the_binary_working(lab, tm
         result = ansible_playbook("site.yml", "--limit", "node1", "-e", json.dumps(extra))
         assert result.returncode != 0
         assert "Could not fetch a verified kubelet" in " ".join(result.stdout.split())
-        assert lab.ok("node1", "sha256sum /usr/local/bin/kubelet") == before
-        assert f"Kubernetes v{artifacts.pinned_versions()['kubelet']}" in lab.ok(
+        assert nodes.ok("node1", "sha256sum /usr/local/bin/kubelet") == before
+        assert f"Kubernetes v{artifacts.pinned_versions()['kubelet']}" in nodes.ok(
             "node1", "/usr/local/bin/kubelet --version")
-        assert lab.ok("node1", "systemctl is-active kubelet").strip() == "active"
+        assert nodes.ok("node1", "systemctl is-active kubelet").strip() == "active"
     finally:
         server.terminate()
         server.wait()
-        lab.sh("node1", "rm -rf /var/tmp/hardway-corrupt-test")
+        nodes.sh("node1", "rm -rf /var/tmp/hardway-corrupt-test")
 
 
-def test_after_a_node_restart_containerd_kubelet_and_static_pods_come_back(lab):
+def test_after_a_node_restart_containerd_kubelet_and_static_pods_come_back(nodes):
     from tests.integration.conftest import hardway
 
-    pods.write(lab, "node2", "web", pods.nginx())
-    wait_for(lambda: ((r := lab.sh("node2", "curl -fsS -m 2 http://127.0.0.1/")).returncode == 0,
+    pods.write(nodes, "node2", "web", pods.nginx())
+    wait_for(lambda: ((r := nodes.sh("node2", "curl -fsS -m 2 http://127.0.0.1/")).returncode == 0,
                       r.stderr), 60, "nginx on node2 before the restart")
     hardway("nodes", "restart", "node2")
-    wait_for(lambda: ((r := lab.sh("node2", "systemctl is-active containerd kubelet"))
+    wait_for(lambda: ((r := nodes.sh("node2", "systemctl is-active containerd kubelet"))
                       .stdout.split() == ["active", "active"], r.stdout), 60,
              "containerd and kubelet active after the restart")
-    wait_for(lambda: ((r := lab.sh("node2", "curl -fsS -m 2 http://127.0.0.1/")).returncode == 0,
+    wait_for(lambda: ((r := nodes.sh("node2", "curl -fsS -m 2 http://127.0.0.1/")).returncode == 0,
                       r.stderr), 90, "the static nginx pod serving again after the restart")
-    pods.remove(lab, "node2", "web")
+    pods.remove(nodes, "node2", "web")
 
 
 def test_the_local_inventory_is_generated_where_asked():
