@@ -27,6 +27,9 @@ SETTLE = 15
 # The kubelet's own list of the pods it wants (static pods included): a sandbox it no
 # longer wants is an old copy on its way out.
 KUBELET_PODS = "https://127.0.0.1:10250/pods"
+# A kubelet that joined an API server lets no anonymous caller in: the checks ask it with
+# the API server's own kubelet client certificate, where the node has one.
+KUBELET_CLIENT = "/etc/kubernetes/pki/apiserver-kubelet-client"
 # Every request a check makes goes straight to the node, pod or address it names: a proxy
 # set for the login (a classroom machine's http_proxy) must not answer instead.
 CURL = "curl --noproxy '*' -m 2"
@@ -53,7 +56,8 @@ class Node:
         out = host.run(
             f"set -e; hostname; echo {cut}; crictl pods -o json; echo {cut}; crictl ps -a -o json; "
             f"echo {cut}; date +%s; echo {cut}; stat -c '%Y %n' {MANIFESTS}/* {CNI_CONFIGS}/* "
-            f"2>/dev/null || true; echo {cut}; {CURL} -sk {KUBELET_PODS} || true")
+            f"2>/dev/null || true; echo {cut}; {CURL} -sk {KUBELET_PODS} $(test -r {KUBELET_CLIENT}.key "
+            f"&& echo --cert {KUBELET_CLIENT}.crt --key {KUBELET_CLIENT}.key) || true")
         parts = out.stdout.split(cut)
         if out.rc != 0 or len(parts) != 6:
             detail = (out.stderr.strip().splitlines() or ["no answer"])[-1]
