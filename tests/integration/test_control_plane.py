@@ -25,9 +25,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from hardway import labs
 from tests.integration.conftest import TEST_ENV, TestLab, ansible_playbook, hardway, wait_for
+from tests.integration.walk import walk
 
 CP, CLASSMATE = "node1", "node2"
+CONTROL_LABS = [lab.id for lab in labs.all_labs() if lab.part == "control"]
+KUBELET_FILES = ("/etc/kubernetes/kubelet.yaml /etc/systemd/system/kubelet.service "
+                 "/etc/kubernetes/kubelet.kubeconfig")
 ENV = dict(TEST_ENV, HARDWAY_CONTROL_PLANE="1")
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig"
 PKI = "/etc/kubernetes/pki"
@@ -56,6 +61,12 @@ def cp_lab(host_before) -> Iterator[TestLab]:
 
 
 @pytest.fixture(scope="module")
+def provisioned_kubelet(cp_lab: TestLab) -> str:
+    """The joined kubelet's files as site.yml wrote them, before any lab."""
+    return cp_lab.ok(CP, f"sha256sum {KUBELET_FILES}")
+
+
+@pytest.fixture(scope="module")
 def mirror_pod(cp_lab: TestLab) -> str:
     """The static pod's mirror pod, once the API server has it and its container runs."""
     cp_lab.ok(CP, f"cat > /etc/kubernetes/manifests/{STATIC_POD}.yaml <<'EOF'\n{STATIC_MANIFEST}EOF")
@@ -77,13 +88,13 @@ def classmate_curl(lab: TestLab, path: str, *extra: str, method: str = "GET") ->
     """From node2: the HTTP status of a request to node1's kubelet, and the body."""
     address = lab.node(CP).address
     command = (f"curl --noproxy '*' -sk -m 5 -X {method} -o /tmp/body -w '%{{http_code}}' "
-               f"{' '.join(extra)} https://{address}:10250{path}; echo; cat /tmp/body")
+               f"{' '.join(extra)} 'https://{address}:10250{path}'; echo; cat /tmp/body")
     out = lab.sh(CLASSMATE, command)
     code, _, body = out.stdout.partition("\n")
     return code.strip(), body
 
 
-def test_the_control_plane_node_registers_and_is_ready(cp_lab):
+def test_the_control_plane_node_registers_and_is_ready(cp_lab, provisioned_kubelet):
     def ready():
         out = cp_lab.sh(CP, f"{KUBECTL} get node {CP} -o json")
         if out.returncode != 0:
@@ -127,9 +138,10 @@ def test_a_classmate_reaches_the_kubelet_but_cannot_use_it(cp_lab, mirror_pod):
     code, body = classmate_curl(lab, "/pods", "--cert /root/cp-client.crt --key /root/cp-client.key")
     assert code == "200" and mirror_pod.removesuffix(f"-{CP}") in body, (code, body[:300])
 
-    run = f"/run/default/{mirror_pod}/hello"
+    # The kubelet's run endpoint takes the command in the query; exec wants an upgrade after.
+    run = f"/run/default/{mirror_pod}/hello?cmd=id"
     exec_ = f"/exec/default/{mirror_pod}/hello?command=id&stdout=true"
-    code, body = classmate_curl(lab, run, "-d cmd=id", method="POST")
+    code, body = classmate_curl(lab, run, method="POST")
     assert code == "401", f"POST {run} without a certificate: {code} {body[:200]}"
     code, body = classmate_curl(lab, exec_, method="POST")
     assert code == "401", f"POST {exec_} without a certificate: {code} {body[:200]}"
@@ -144,12 +156,12 @@ def test_a_classmate_reaches_the_kubelet_but_cannot_use_it(cp_lab, mirror_pod):
                       "&& openssl x509 -req -in other.csr -CA other-ca.crt -CAkey other-ca.key "
                       "-CAcreateserial -days 1 -out other.crt 2>/dev/null")
     cert = "--cert /root/other.crt --key /root/other.key"
-    for path, extra, method in ((run, "-d cmd=id", "POST"), (exec_, "", "POST"), ("/pods", "", "GET")):
-        code, body = classmate_curl(lab, path, cert, extra, method=method)
+    for path, method in ((run, "POST"), (exec_, "POST"), ("/pods", "GET")):
+        code, body = classmate_curl(lab, path, cert, method=method)
         assert code == "401", f"{method} {path} with another CA's certificate: {code} {body[:200]}"
     # The run endpoint did run for the right certificate: the refusal above is about who asks.
     code, body = classmate_curl(lab, run, "--cert /root/cp-client.crt --key /root/cp-client.key",
-                                "-d cmd=id", method="POST")
+                                method="POST")
     assert code == "200" and "uid=0" in body, (code, body[:200])
     lab.ok(CLASSMATE, "rm -f /root/cp-client.* /root/other*")
 
@@ -177,3 +189,26 @@ def test_a_second_converge_changes_nothing(cp_lab, mode):
     changed = recap(result.stdout)
     assert set(changed) == {CP, CLASSMATE} and not any(changed.values()), (
         changed, [line for line in result.stdout.splitlines() if line.startswith("changed:")][:10])
+
+
+@pytest.mark.parametrize("lab_id", CONTROL_LABS)
+def test_each_lab_fails_its_start_and_a_mistake_and_passes_a_variant_and_the_solution(cp_lab, lab_id):
+    walk(cp_lab, lab_id)
+
+
+def test_a_reset_gives_back_the_provisioned_control_plane_node(cp_lab, provisioned_kubelet):
+    hardway("lab", "reset", "--limit", CP)
+    assert cp_lab.ok(CP, f"sha256sum {KUBELET_FILES}") == provisioned_kubelet
+    assert cp_lab.ok(CP, "systemctl is-active etcd kube-apiserver kube-scheduler kubelet").split() == \
+        ["active"] * 4
+    keys = cp_lab.ok(CP, "ETCDCTL_ENDPOINTS=https://127.0.0.1:2379 ETCDCTL_CACERT=/etc/kubernetes/pki/ca.crt "
+                         "ETCDCTL_CERT=/etc/kubernetes/pki/apiserver-etcd-client.crt "
+                         "ETCDCTL_KEY=/etc/kubernetes/pki/apiserver-etcd-client.key "
+                         "etcdctl get /hardway --prefix --keys-only")
+    assert keys.strip() == ""
+
+    def no_pods():
+        pods = cp_lab.ok(CP, f"{KUBECTL} get pods --all-namespaces -o name").strip()
+        return pods == "", pods
+
+    wait_for(no_pods, 60, "no pods left in the API after the reset", interval=2)

@@ -135,11 +135,61 @@ MISTAKES.update({
            "systemctl daemon-reload && systemctl enable --now kubelet 2>/dev/null && "
            f"cp /root/lab/n5/hello.yaml /etc/kubernetes/manifests/ && {HEALTHY}", "loopback"),
 })
+# The control-plane part's (labs/c*), on a control plane's node.
+ETCDCTL = ("ETCDCTL_ENDPOINTS=https://127.0.0.1:2379 ETCDCTL_CACERT=/etc/kubernetes/pki/ca.crt "
+           "ETCDCTL_CERT=/etc/kubernetes/pki/apiserver-etcd-client.crt "
+           "ETCDCTL_KEY=/etc/kubernetes/pki/apiserver-etcd-client.key etcdctl")
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig"
+KUBELET_KUBECONFIG = ("KC={kc}; P=/etc/kubernetes/pki; "
+                      "kubectl config set-cluster hardway --server=https://127.0.0.1:6443 "
+                      "--certificate-authority=$P/ca.crt {embed} --kubeconfig=$KC && "
+                      "kubectl config set-credentials system:node:$(hostname) "
+                      "--client-certificate=$P/kubelet.crt --client-key=$P/kubelet.key {embed} "
+                      "--kubeconfig=$KC && kubectl config set-context default --cluster=hardway "
+                      "--user=system:node:$(hostname) --kubeconfig=$KC && "
+                      "kubectl config use-context default --kubeconfig=$KC")
+JOINED_UNIT = ("IP=$(ip -4 -o address show scope global | awk '{{print $4}}' | cut -d/ -f1 | head -1) && "
+               "sed -i \"s|^ExecStart=.*|ExecStart=/usr/local/bin/kubelet "
+               "--config=/etc/kubernetes/kubelet.yaml --kubeconfig={kc} --node-ip=$IP|\" "
+               "/etc/systemd/system/kubelet.service && "
+               "systemctl daemon-reload && systemctl restart kubelet")
+MIRROR_RUNS = (f"for i in $(seq 90); do {KUBECTL} get pod hello-$(hostname) 2>/dev/null "
+               "| grep -q Running && break; sleep 1; done; for i in $(seq 60); do curl -sk -o /dev/null "
+               "-w '%{http_code}' https://127.0.0.1:10250/pods | grep -q '^[24]0[13]$' && break; "
+               "sleep 1; done")
+MISTAKES.update({
+    "c1": ("the key put without its leading slash",
+           f"{ETCDCTL} put hardway/c1/greeting 'hello etcd' && "
+           "echo /registry/namespaces/kube-system > /root/lab/c1/answer", "hardway/c1/greeting"),
+    "c2": ("the pod placed on the node by hand (spec.nodeName)",
+           "sed 's/^spec:/spec:\\n  nodeName: '$(hostname)'/' /root/lab/c2/web.yaml | "
+           f"{KUBECTL} apply -f -", "nodeName"),
+    "c3": ("joined, but anonymous callers still let in (only --kubeconfig added)",
+           KUBELET_KUBECONFIG.format(kc="/etc/kubernetes/kubelet.kubeconfig", embed="") + " && "
+           + JOINED_UNIT.format(kc="/etc/kubernetes/kubelet.kubeconfig") + " && "
+           f"cp /root/lab/c3/hello.yaml /etc/kubernetes/manifests/ && {MIRROR_RUNS}", "anonymous"),
+})
+JOINED_CONFIG = """apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+staticPodPath: /etc/kubernetes/manifests
+containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
+cgroupDriver: systemd
+failCgroupV1: false
+failSwapOn: false
+protectKernelDefaults: true
+address: 0.0.0.0
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: /etc/kubernetes/pki/ca.crt}
+authorization: {mode: Webhook}
+tlsCertFile: /etc/kubernetes/pki/kubelet-serving.crt
+tlsPrivateKeyFile: /etc/kubernetes/pki/kubelet-serving.key"""
 # Mistakes made on top of the lab's solution (a part the student got right, then broke).
 SOLVE_FIRST = {"10", "n2", "n3"}
 # Files a README names that the student makes (the others must be staged by start).
 STUDENT_MADE = {"/root/lab/n1/image", "/root/lab/n1/bundle", "/root/lab/n1/box.log",
-                "/root/lab/n4/shim.pid"}
+                "/root/lab/n4/shim.pid", "/root/lab/c1/answer"}
 # Undo what a mistake left outside the lab's own reset (a firewall rule is not the lab's).
 UNDO = {"05": "iptables -D FORWARD -p tcp --dport 80 -j DROP"}
 # A correct variant of the student's own: it must pass.
@@ -158,7 +208,18 @@ VARIANTS = {"01": "rm -f /etc/kubernetes/manifests/*; "
             "n4": "ps -o ppid= -p $(cat /root/lab/n4/shim.pid) | tr -d ' ' > /root/lab/n4/shim.pid.new && "
                   "mv /root/lab/n4/shim.pid.new /root/lab/n4/shim.pid",
             "n5": "sed -i '1i address: 127.0.0.1' /etc/kubernetes/kubelet.yaml && "
-                  f"systemctl restart kubelet && {HEALTHY}"}
+                  f"systemctl restart kubelet && {HEALTHY}",
+            # c1: the value from stdin (with its newline), the answer found with grep.
+            "c1": f"echo 'hello etcd' | {ETCDCTL} put /hardway/c1/greeting && {ETCDCTL} get "
+                  "/registry/namespaces --prefix --keys-only | grep kube-system > /root/lab/c1/answer",
+            # c2: the pod made with kubectl run, under the same name.
+            "c2": f"{KUBECTL} delete pod web --grace-period=0 --force --wait=true && "
+                  f"{KUBECTL} run web --image={NGINX} --image-pull-policy=IfNotPresent",
+            # c3: a configuration of the student's own, its kubeconfig elsewhere, certificates embedded.
+            "c3": "mkdir -p /var/lib/kubelet && "
+                  + KUBELET_KUBECONFIG.format(kc="/var/lib/kubelet/kubeconfig", embed="--embed-certs")
+                  + f" && cat > /etc/kubernetes/kubelet.yaml <<'EOF'\n{JOINED_CONFIG}\nEOF\n"
+                  + JOINED_UNIT.format(kc="/var/lib/kubelet/kubeconfig") + f" && {MIRROR_RUNS}"}
 
 
 def check(lab_id: str, limit: str = ONE, settle: bool = True) -> dict:
