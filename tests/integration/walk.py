@@ -169,6 +169,14 @@ MISTAKES.update({
            + JOINED_UNIT.format(kc="/etc/kubernetes/kubelet.kubeconfig") + " && "
            f"cp /root/lab/c3/hello.yaml /etc/kubernetes/manifests/ && {MIRROR_RUNS}", "anonymous"),
 })
+HOSTPORT_RUNS = (f"systemctl start kube-scheduler && {KUBECTL} apply -f /root/lab/c4/web-hostport.yaml && "
+                 f"{KUBECTL} wait --for=jsonpath='{{.status.phase}}'=Running pod/web-hostport --timeout=120s")
+MISTAKES["c4"] = ("the second pod placed on the node by hand (spec.nodeName)",
+                  f"{HOSTPORT_RUNS} && sed 's/^spec:/spec:\\n  nodeName: '$(hostname)'/' "
+                  f"/root/lab/c4/web-hostport-2.yaml | {KUBECTL} apply -f - && "
+                  f"{KUBECTL} wait --for=jsonpath='{{.status.phase}}'=Failed pod/web-hostport-2 "
+                  "--timeout=60s",
+                  "nodeName")
 JOINED_CONFIG = """apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 staticPodPath: /etc/kubernetes/manifests
@@ -215,6 +223,13 @@ VARIANTS = {"01": "rm -f /etc/kubernetes/manifests/*; "
             # c2: the pod made with kubectl run, under the same name.
             "c2": f"{KUBECTL} delete pod web --grace-period=0 --force --wait=true && "
                   f"{KUBECTL} run web --image={NGINX} --image-pull-policy=IfNotPresent",
+            # c4: from both claims deleted (after a pod placed by hand on the port is deleted,
+            # 1.36.4's scheduler sent the next claim to the node anyway), a second claim of the
+            # student's own, under another name.
+            "c4": f"{KUBECTL} delete pod web-hostport web-hostport-2 --wait=true && {HOSTPORT_RUNS} && "
+                  "sed 's/name: web-hostport-2/name: my-web/' /root/lab/c4/web-hostport-2.yaml | "
+                  f"{KUBECTL} apply -f - && for i in $(seq 60); do {KUBECTL} get pod my-web -o "
+                  "jsonpath='{.status.conditions[0].reason}' | grep -q Unschedulable && break; sleep 1; done",
             # c3: a configuration of the student's own, its kubeconfig elsewhere, certificates embedded.
             "c3": "mkdir -p /var/lib/kubelet && "
                   + KUBELET_KUBECONFIG.format(kc="/var/lib/kubelet/kubeconfig", embed="--embed-certs")
