@@ -2,7 +2,7 @@
 the API server keeps the namespace kube-system, found and written down."""
 
 import pytest
-from labcheck import look
+from labcheck import explain, look
 
 KEY, VALUE = "/hardway/c1/greeting", "hello etcd"
 ANSWER = "/root/lab/c1/answer"
@@ -25,7 +25,7 @@ seen["etcd"] = subprocess.run(["systemctl", "is-active", "etcd"], capture_output
                               text=True).stdout.strip()
 # An etcd that is down or refuses us costs one try, not one per question.
 rc, _, err = etcdctl("endpoint", "health") if seen["etcd"] == "active" else (1, "", "")
-seen["healthy"], seen["health_error"] = rc == 0, err.splitlines()[-1:]
+seen["healthy"], seen["health_error"] = rc == 0, err.splitlines()[-2:]
 if seen["healthy"]:
     rc, out, _ = etcdctl("get", sys.argv[1], "--print-value-only")
     seen["value"] = out if rc == 0 else None
@@ -54,7 +54,8 @@ def test_etcd_answers_over_tls(seen):
         raise AssertionError(f"etcd.service is {seen['etcd'] or 'unknown'}: `systemctl start etcd`, "
                              "and `journalctl -u etcd -n 20` says why it stopped")
     assert seen["healthy"], (
-        f"etcd runs but `etcdctl endpoint health` over TLS fails: {' '.join(seen['health_error'])}")
+        f"etcd runs but `etcdctl endpoint health` over TLS fails: "
+        f"{explain(' '.join(seen['health_error']))}")
 
 
 def test_your_key_holds_your_value(seen):

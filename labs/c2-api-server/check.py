@@ -2,7 +2,7 @@
 in Pending with no node: no scheduler has placed it, and nobody placed it by hand."""
 
 import pytest
-from labcheck import look
+from labcheck import explain, look
 
 SCRIPT = """
 import json, subprocess
@@ -38,7 +38,8 @@ def test_the_api_server_answers_the_admin(seen):
         raise AssertionError(f"kube-apiserver.service is {seen['apiserver'] or 'unknown'}: "
                              "`journalctl -u kube-apiserver -n 20` says why")
     assert seen["ready"] == "ok", (
-        f"the API server does not answer /readyz with ok: kubectl says {seen['ready_error']!r}"
+        "the API server does not answer /readyz with ok: kubectl says "
+        f"{explain(seen['ready_error'])}"
         if seen["ready"] is None else f"/readyz answers {seen['ready'][:200]!r}")
 
 

@@ -3,7 +3,7 @@ shows in the API as a mirror pod, and the kubelet lets in only callers the API s
 allows (no anonymous caller; a certificate of the CA without permission is refused)."""
 
 import pytest
-from labcheck import SETTLE, look, starting
+from labcheck import SETTLE, explain, look, starting
 
 SCRIPT = """
 import json, subprocess, time
@@ -59,7 +59,8 @@ def fail(seen: dict, message: str) -> AssertionError:
 
 
 def test_the_node_is_registered_and_ready(seen):
-    assert seen["api_error"] is None, f"kubectl cannot ask the API server: {seen['api_error']}"
+    assert seen["api_error"] is None, \
+        f"kubectl cannot ask the API server: {explain(seen['api_error'])}"
     name = seen["name"]
     if name not in seen["nodes"]:
         others = ", ".join(seen["nodes"]) or "none"

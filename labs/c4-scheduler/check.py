@@ -3,7 +3,7 @@ port 8080, one runs and another waits, unschedulable: the scheduler, not the kub
 kept it off the node."""
 
 import pytest
-from labcheck import look
+from labcheck import explain, look
 
 PORT = 8080
 SCRIPT = """
@@ -44,7 +44,7 @@ def describe(pod: dict) -> str:
 
 
 def test_the_scheduler_runs_and_placed_web(seen):
-    assert seen["pods"] is not None, f"kubectl cannot list the pods: {seen['error']}"
+    assert seen["pods"] is not None, f"kubectl cannot list the pods: {explain(seen['error'])}"
     assert seen["scheduler"] == "active", (
         f"kube-scheduler.service is {seen['scheduler'] or 'unknown'}: `systemctl start kube-scheduler`")
     web = next((p for p in seen["pods"] if p["name"] == "web"), None)
