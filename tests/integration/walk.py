@@ -177,6 +177,14 @@ MISTAKES["c4"] = ("the second pod placed on the node by hand (spec.nodeName)",
                   f"{KUBECTL} wait --for=jsonpath='{{.status.phase}}'=Failed pod/web-hostport-2 "
                   "--timeout=60s",
                   "nodeName")
+IPAM = ("sed -i '/^ExecStart=/a\\  --allocate-node-cidrs=true --cluster-cidr={cidr} \\\\' "
+        "/etc/systemd/system/kube-controller-manager.service && systemctl daemon-reload && ")
+REPLACED = (f"{KUBECTL} rollout status deployment/{{name}} --timeout=120s && {KUBECTL} delete pod "
+            f"$({KUBECTL} get pods -l app={{name}} -o jsonpath='{{{{.items[0].metadata.name}}}}') && "
+            f"{KUBECTL} rollout status deployment/{{name}} --timeout=120s")
+MISTAKES["c5"] = ("the controller manager started without node IPAM",
+                  f"systemctl start kube-controller-manager && {KUBECTL} apply -f "
+                  "/root/lab/c5/web-deployment.yaml && " + REPLACED.format(name="web"), "podCIDR")
 JOINED_CONFIG = """apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 staticPodPath: /etc/kubernetes/manifests
@@ -230,6 +238,13 @@ VARIANTS = {"01": "rm -f /etc/kubernetes/manifests/*; "
                   "sed 's/name: web-hostport-2/name: my-web/' /root/lab/c4/web-hostport-2.yaml | "
                   f"{KUBECTL} apply -f - && for i in $(seq 60); do {KUBECTL} get pod my-web -o "
                   "jsonpath='{.status.conditions[0].reason}' | grep -q Unschedulable && break; sleep 1; done",
+            # c5: IPAM from another range, a Deployment of the student's own made with kubectl.
+            "c5": f"{KUBECTL} delete deployment web --wait=true && "
+                  + IPAM.format(cidr="10.244.0.0/16") + "systemctl restart kube-controller-manager && "
+                  f"{KUBECTL} create deployment mine --image={NGINX} --replicas=3 && "
+                  + REPLACED.format(name="mine")
+                  + f" && for i in $(seq 60); do {KUBECTL} get nodes -o "
+                  "jsonpath='{.items[*].spec.podCIDR}' | grep -q . && break; sleep 1; done",
             # c3: a configuration of the student's own, its kubeconfig elsewhere, certificates embedded.
             "c3": "mkdir -p /var/lib/kubelet && "
                   + KUBELET_KUBECONFIG.format(kc="/var/lib/kubelet/kubeconfig", embed="--embed-certs")
@@ -274,7 +289,7 @@ def walk(nodes: TestLab, lab_id: str) -> None:
     what, command, words = MISTAKES[lab_id]
     if lab_id in SOLVE_FIRST:
         hardway("lab", "solve", lab_id, "--limit", ONE)
-    nodes.ok(ONE, command)
+    nodes.ok(ONE, command, timeout=300)
     try:
         mistaken = node_result(check(lab_id))
         assert not mistaken["passed"], f"lab {lab_id} passes {what}"
@@ -284,7 +299,7 @@ def walk(nodes: TestLab, lab_id: str) -> None:
             nodes.ok(ONE, UNDO[lab_id])
 
     if lab_id in VARIANTS:
-        nodes.ok(ONE, VARIANTS[lab_id])
+        nodes.ok(ONE, VARIANTS[lab_id], timeout=300)
         variant = node_result(check(lab_id))
         assert variant["passed"], f"lab {lab_id} fails a correct variant: {variant['reason']}"
     hardway("lab", "solve", lab_id, "--limit", ONE)
