@@ -13,8 +13,10 @@ nothing.
 
 Self-contained: it boots and takes down its own lab with the test-lab settings
 (HARDWAY_TEST_*), so run it alone (`pytest -n 0 tests/integration/test_control_plane.py`).
-Time on a warm build cache, 2 shared cores: about 7-9 minutes (hardway up with the control
-plane about 4 min, the two idempotence runs about 3 min, the rest under a minute).
+Time on a warm build cache, 2 cores shared with other work (load 5-11): one run took
+17 min 7 s (hardway up with the control plane about 6 min, the two site.yml runs about
+3 min each, the rest 5 min) when the c2 and c3 walks stopped early; with every walk passing
+expect about 25 minutes (walks measured alone: c2 48 s, c3 167 s, c5 206 s).
 """
 
 from __future__ import annotations
