@@ -27,6 +27,9 @@ SETTLE = 15
 # The kubelet's own list of the pods it wants (static pods included): a sandbox it no
 # longer wants is an old copy on its way out.
 KUBELET_PODS = "https://127.0.0.1:10250/pods"
+# A kubelet that joined an API server lets no anonymous caller in: the checks ask it with
+# the API server's own kubelet client certificate, where the node has one.
+KUBELET_CLIENT = "/etc/kubernetes/pki/apiserver-kubelet-client"
 # Every request a check makes goes straight to the node, pod or address it names: a proxy
 # set for the login (a classroom machine's http_proxy) must not answer instead.
 CURL = "curl --noproxy '*' -m 2"
@@ -53,7 +56,8 @@ class Node:
         out = host.run(
             f"set -e; hostname; echo {cut}; crictl pods -o json; echo {cut}; crictl ps -a -o json; "
             f"echo {cut}; date +%s; echo {cut}; stat -c '%Y %n' {MANIFESTS}/* {CNI_CONFIGS}/* "
-            f"2>/dev/null || true; echo {cut}; {CURL} -sk {KUBELET_PODS} || true")
+            f"2>/dev/null || true; echo {cut}; {CURL} -sk {KUBELET_PODS} $(test -r {KUBELET_CLIENT}.key "
+            f"&& echo --cert {KUBELET_CLIENT}.crt --key {KUBELET_CLIENT}.key) || true")
         parts = out.stdout.split(cut)
         if out.rc != 0 or len(parts) != 6:
             detail = (out.stderr.strip().splitlines() or ["no answer"])[-1]
@@ -301,3 +305,42 @@ def look(host, script: str, what: str, *args: str) -> dict:
     except ValueError:
         detail = (out.stderr.strip().splitlines() or ["no answer"])[-1]
         raise AssertionError(f"could not look at {what} on this node ({detail})") from None
+
+
+# What a client of the control plane (kubectl, etcdctl, curl) says when something is wrong
+# with the connection or a certificate, and what the student should look at then.
+TLS_TROUBLE = (
+    ("certificate has expired or is not yet valid",
+     "a certificate has expired or is not valid yet: compare `openssl x509 -noout -dates -in "
+     "<the .crt>` of the client and the server with `date`"),
+    ("certificate has expired",
+     "a certificate has expired: `openssl x509 -noout -dates -in <the .crt>` shows when"),
+    ("certificate is valid for",
+     "the server's certificate does not name the address asked for: `openssl x509 -noout -ext "
+     "subjectAltName -in <the server's .crt>` lists the names it holds"),
+    ("signed by unknown authority",
+     "the server's certificate is not signed by the CA given: use this control plane's "
+     "/etc/kubernetes/pki/ca.crt"),
+    ("bad certificate",
+     "the server refused the client certificate: is it signed by this control plane's CA, and "
+     "does the key belong to it?"),
+    ("Unauthorized",
+     "the API server does not know the client: its certificate is not signed by this control "
+     "plane's CA (or has expired)"),
+    ("connection refused",
+     "nothing listens there: is the service running (`systemctl status <it>`)?"),
+    ("was refused",
+     "nothing listens there: is the service running (`systemctl status <it>`)?"),
+    ("deadline exceeded",
+     "no answer in time: is the service running, and does it take TLS with a client "
+     "certificate (etcd does)?"),
+)
+
+
+def explain(error: str) -> str:
+    """A client's error, followed by what it points at when it is one a student meets."""
+    error = " ".join(error.split())[-300:]
+    for words, meaning in TLS_TROUBLE:
+        if words in error:
+            return f"{error} ({meaning})"
+    return error

@@ -22,8 +22,10 @@ from hardway.settings import REPO, HardwayError
 STAGES = ("preflight", "node_prereqs", "download", "runc", "cni_plugins", "crictl", "containerd",
           "lab_images", "kubelet", "cni_config")
 CLASS_STAGES = (*STAGES, "ready")
-# site.yml's control_plane play, on the hosts in that group.
-CONTROL_PLANE_STAGES = ("pki", "etcd", "kube_apiserver", "kube_controller_manager", "kube_scheduler")
+# site.yml's control_plane play, on the hosts in that group. Its download comes first among
+# the stages, so on a control plane's node the node play's own download counts as node_prereqs.
+CONTROL_PLANE_STAGES = ("pki", "download", "etcd", "kube_apiserver", "kube_controller_manager",
+                        "kube_scheduler")
 # Runs kept per kind in a state folder: enough to compare today's with yesterday's.
 KEEP = 10
 

@@ -102,8 +102,8 @@ class TestLab:
     def sh(self, name: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return self.lab.ssh(self.node(name), command, timeout=timeout)
 
-    def ok(self, name: str, command: str) -> str:
-        result = self.sh(name, command)
+    def ok(self, name: str, command: str, timeout: float = 60) -> str:
+        result = self.sh(name, command, timeout=timeout)
         assert result.returncode == 0, f"{name}: {command!r} failed: {result.stdout}{result.stderr}"
         return result.stdout
 

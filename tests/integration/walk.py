@@ -135,11 +135,77 @@ MISTAKES.update({
            "systemctl daemon-reload && systemctl enable --now kubelet 2>/dev/null && "
            f"cp /root/lab/n5/hello.yaml /etc/kubernetes/manifests/ && {HEALTHY}", "loopback"),
 })
+# The control-plane part's (labs/c*), on a control plane's node.
+ETCDCTL = ("ETCDCTL_ENDPOINTS=https://127.0.0.1:2379 ETCDCTL_CACERT=/etc/kubernetes/pki/ca.crt "
+           "ETCDCTL_CERT=/etc/kubernetes/pki/apiserver-etcd-client.crt "
+           "ETCDCTL_KEY=/etc/kubernetes/pki/apiserver-etcd-client.key etcdctl")
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig"
+KUBELET_KUBECONFIG = ("KC={kc}; P=/etc/kubernetes/pki; "
+                      "kubectl config set-cluster hardway --server=https://127.0.0.1:6443 "
+                      "--certificate-authority=$P/ca.crt {embed} --kubeconfig=$KC && "
+                      "kubectl config set-credentials system:node:$(hostname) "
+                      "--client-certificate=$P/kubelet.crt --client-key=$P/kubelet.key {embed} "
+                      "--kubeconfig=$KC && kubectl config set-context default --cluster=hardway "
+                      "--user=system:node:$(hostname) --kubeconfig=$KC && "
+                      "kubectl config use-context default --kubeconfig=$KC")
+JOINED_UNIT = ("IP=$(ip -4 -o address show scope global | awk '{{print $4}}' | cut -d/ -f1 | head -1) && "
+               "sed -i \"s|^ExecStart=.*|ExecStart=/usr/local/bin/kubelet "
+               "--config=/etc/kubernetes/kubelet.yaml --kubeconfig={kc} --node-ip=$IP|\" "
+               "/etc/systemd/system/kubelet.service && "
+               "systemctl daemon-reload && systemctl restart kubelet")
+MIRROR_RUNS = (f"for i in $(seq 90); do {KUBECTL} get pod hello-$(hostname) 2>/dev/null "
+               "| grep -q Running && break; sleep 1; done; for i in $(seq 60); do curl -sk -o /dev/null "
+               "-w '%{http_code}' https://127.0.0.1:10250/pods | grep -q '^[24]0[13]$' && break; "
+               "sleep 1; done")
+MISTAKES.update({
+    "c1": ("the key put without its leading slash",
+           f"{ETCDCTL} put hardway/c1/greeting 'hello etcd' && "
+           "echo /registry/namespaces/kube-system > /root/lab/c1/answer", "hardway/c1/greeting"),
+    "c2": ("the pod placed on the node by hand (spec.nodeName)",
+           "sed 's/^spec:/spec:\\n  nodeName: '$(hostname)'/' /root/lab/c2/web.yaml | "
+           f"{KUBECTL} apply -f -", "nodeName"),
+    "c3": ("joined, but anonymous callers still let in (only --kubeconfig added)",
+           KUBELET_KUBECONFIG.format(kc="/etc/kubernetes/kubelet.kubeconfig", embed="") + " && "
+           + JOINED_UNIT.format(kc="/etc/kubernetes/kubelet.kubeconfig") + " && "
+           f"cp /root/lab/c3/hello.yaml /etc/kubernetes/manifests/ && {MIRROR_RUNS}", "anonymous"),
+})
+HOSTPORT_RUNS = (f"systemctl start kube-scheduler && {KUBECTL} apply -f /root/lab/c4/web-hostport.yaml && "
+                 f"{KUBECTL} wait --for=jsonpath='{{.status.phase}}'=Running pod/web-hostport --timeout=120s")
+MISTAKES["c4"] = ("the second pod placed on the node by hand (spec.nodeName)",
+                  f"{HOSTPORT_RUNS} && sed 's/^spec:/spec:\\n  nodeName: '$(hostname)'/' "
+                  f"/root/lab/c4/web-hostport-2.yaml | {KUBECTL} apply -f - && "
+                  f"{KUBECTL} wait --for=jsonpath='{{.status.phase}}'=Failed pod/web-hostport-2 "
+                  "--timeout=60s",
+                  "nodeName")
+IPAM = ("sed -i '/^ExecStart=/a\\  --allocate-node-cidrs=true --cluster-cidr={cidr} \\\\' "
+        "/etc/systemd/system/kube-controller-manager.service && systemctl daemon-reload && ")
+REPLACED = (f"{KUBECTL} rollout status deployment/{{name}} --timeout=120s && {KUBECTL} delete pod "
+            f"$({KUBECTL} get pods -l app={{name}} -o jsonpath='{{{{.items[0].metadata.name}}}}') && "
+            f"{KUBECTL} rollout status deployment/{{name}} --timeout=120s")
+MISTAKES["c5"] = ("the controller manager started without node IPAM",
+                  f"systemctl start kube-controller-manager && {KUBECTL} apply -f "
+                  "/root/lab/c5/web-deployment.yaml && " + REPLACED.format(name="web"), "podCIDR")
+JOINED_CONFIG = """apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+staticPodPath: /etc/kubernetes/manifests
+containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
+cgroupDriver: systemd
+failCgroupV1: false
+failSwapOn: false
+protectKernelDefaults: true
+address: 0.0.0.0
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: /etc/kubernetes/pki/ca.crt}
+authorization: {mode: Webhook}
+tlsCertFile: /etc/kubernetes/pki/kubelet-serving.crt
+tlsPrivateKeyFile: /etc/kubernetes/pki/kubelet-serving.key"""
 # Mistakes made on top of the lab's solution (a part the student got right, then broke).
 SOLVE_FIRST = {"10", "n2", "n3"}
 # Files a README names that the student makes (the others must be staged by start).
 STUDENT_MADE = {"/root/lab/n1/image", "/root/lab/n1/bundle", "/root/lab/n1/box.log",
-                "/root/lab/n4/shim.pid"}
+                "/root/lab/n4/shim.pid", "/root/lab/c1/answer"}
 # Undo what a mistake left outside the lab's own reset (a firewall rule is not the lab's).
 UNDO = {"05": "iptables -D FORWARD -p tcp --dport 80 -j DROP"}
 # A correct variant of the student's own: it must pass.
@@ -158,7 +224,32 @@ VARIANTS = {"01": "rm -f /etc/kubernetes/manifests/*; "
             "n4": "ps -o ppid= -p $(cat /root/lab/n4/shim.pid) | tr -d ' ' > /root/lab/n4/shim.pid.new && "
                   "mv /root/lab/n4/shim.pid.new /root/lab/n4/shim.pid",
             "n5": "sed -i '1i address: 127.0.0.1' /etc/kubernetes/kubelet.yaml && "
-                  f"systemctl restart kubelet && {HEALTHY}"}
+                  f"systemctl restart kubelet && {HEALTHY}",
+            # c1: the value from stdin (with its newline), the answer found with grep.
+            "c1": f"echo 'hello etcd' | {ETCDCTL} put /hardway/c1/greeting && {ETCDCTL} get "
+                  "/registry/namespaces --prefix --keys-only | grep kube-system > /root/lab/c1/answer",
+            # c2: the pod made with kubectl run, under the same name.
+            "c2": f"{KUBECTL} delete pod web --grace-period=0 --force --wait=true && "
+                  f"{KUBECTL} run web --image={NGINX} --image-pull-policy=IfNotPresent",
+            # c4: from both claims deleted (after a pod placed by hand on the port is deleted,
+            # 1.36.4's scheduler sent the next claim to the node anyway), a second claim of the
+            # student's own, under another name.
+            "c4": f"{KUBECTL} delete pod web-hostport web-hostport-2 --wait=true && {HOSTPORT_RUNS} && "
+                  "sed 's/name: web-hostport-2/name: my-web/' /root/lab/c4/web-hostport-2.yaml | "
+                  f"{KUBECTL} apply -f - && for i in $(seq 60); do {KUBECTL} get pod my-web -o "
+                  "jsonpath='{.status.conditions[0].reason}' | grep -q Unschedulable && break; sleep 1; done",
+            # c5: IPAM from another range, a Deployment of the student's own made with kubectl.
+            "c5": f"{KUBECTL} delete deployment web --wait=true && "
+                  + IPAM.format(cidr="10.244.0.0/16") + "systemctl restart kube-controller-manager && "
+                  f"{KUBECTL} create deployment mine --image={NGINX} --replicas=3 && "
+                  + REPLACED.format(name="mine")
+                  + f" && for i in $(seq 60); do {KUBECTL} get nodes -o "
+                  "jsonpath='{.items[*].spec.podCIDR}' | grep -q . && break; sleep 1; done",
+            # c3: a configuration of the student's own, its kubeconfig elsewhere, certificates embedded.
+            "c3": "mkdir -p /var/lib/kubelet && "
+                  + KUBELET_KUBECONFIG.format(kc="/var/lib/kubelet/kubeconfig", embed="--embed-certs")
+                  + f" && cat > /etc/kubernetes/kubelet.yaml <<'EOF'\n{JOINED_CONFIG}\nEOF\n"
+                  + JOINED_UNIT.format(kc="/var/lib/kubelet/kubeconfig") + f" && {MIRROR_RUNS}"}
 
 
 def check(lab_id: str, limit: str = ONE, settle: bool = True) -> dict:
@@ -198,7 +289,7 @@ def walk(nodes: TestLab, lab_id: str) -> None:
     what, command, words = MISTAKES[lab_id]
     if lab_id in SOLVE_FIRST:
         hardway("lab", "solve", lab_id, "--limit", ONE)
-    nodes.ok(ONE, command)
+    nodes.ok(ONE, command, timeout=300)
     try:
         mistaken = node_result(check(lab_id))
         assert not mistaken["passed"], f"lab {lab_id} passes {what}"
@@ -208,7 +299,7 @@ def walk(nodes: TestLab, lab_id: str) -> None:
             nodes.ok(ONE, UNDO[lab_id])
 
     if lab_id in VARIANTS:
-        nodes.ok(ONE, VARIANTS[lab_id])
+        nodes.ok(ONE, VARIANTS[lab_id], timeout=300)
         variant = node_result(check(lab_id))
         assert variant["passed"], f"lab {lab_id} fails a correct variant: {variant['reason']}"
     hardway("lab", "solve", lab_id, "--limit", ONE)

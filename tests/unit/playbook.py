@@ -38,11 +38,15 @@ class Run:
 
 
 def run(tmp_path: Path, plays: list, hosts: dict[str, dict], extra: dict | None = None,
-        *args: str) -> Run:
-    """Write the plays and an inventory of localhost aliases, then run them."""
-    inventory = {"all": {"hosts": {
+        *args: str, groups: dict[str, list[str]] | None = None) -> Run:
+    """Write the plays and an inventory of localhost aliases (and groups of them), then run
+    them."""
+    inventory: dict = {"all": {"hosts": {
         name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **v}
         for name, v in hosts.items()}}}
+    if groups:
+        inventory["all"]["children"] = {group: {"hosts": {name: {} for name in names}}
+                                        for group, names in groups.items()}
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
     (tmp_path / "play.yml").write_text(yaml.safe_dump(plays, sort_keys=False))
     command = [str(BIN / "ansible-playbook"), "-i", str(tmp_path / "inventory.yml"),

@@ -12,7 +12,7 @@ import pytest
 from hardway.labs import LABS
 
 sys.path.insert(0, str(LABS))
-from labcheck import STARTING, Node  # noqa: E402
+from labcheck import STARTING, Node, explain  # noqa: E402
 
 NOW = 1_800_000_000
 NGINX = "/etc/kubernetes/manifests/static-nginx.yaml"
@@ -101,3 +101,34 @@ def test_a_separator_in_a_students_pod_does_not_confuse_the_snapshot():
     host = FakeHost([pod], [container("only", "web", "CONTAINER_RUNNING")], wanted=["only"],
                     changed=NOW - 60)
     assert Node(host).require_running("static-nginx")["metadata"]["name"] == "web"
+
+
+# What the clients said on a node (etcdctl 3.6.8, kubectl 1.36.4), and what each reason adds.
+ETCDCTL_WITHOUT_OUR_CA = (
+    '{"level":"warn","msg":"retrying of unary invoker failed","error":"rpc error: code = '
+    'DeadlineExceeded desc = latest balancer error: connection error: desc = \\"transport: '
+    'authentication handshake failed: tls: failed to verify certificate: x509: certificate '
+    'signed by unknown authority\\""} Error: context deadline exceeded')
+KUBECTL_EXPIRED = ("Unable to connect to the server: tls: failed to verify certificate: x509: "
+                   "certificate has expired or is not yet valid: current time "
+                   "2027-12-04T00:00:00Z is after 2027-12-03T00:15:00Z")
+
+
+@pytest.mark.parametrize(("error", "words"), [
+    (ETCDCTL_WITHOUT_OUR_CA, "not signed by the CA given"),
+    (KUBECTL_EXPIRED, "compare `openssl x509 -noout -dates"),
+    ("The connection to the server 127.0.0.1:6443 was refused - did you specify the right host "
+     "or port?", "is the service running"),
+    ("Unable to connect to the server: tls: failed to verify certificate: x509: certificate is "
+     "valid for 10.81.0.11, 127.0.0.1, not 10.81.0.99", "does not name the address"),
+    ("error: You must be logged in to the server (Unauthorized)", "not signed by this control"),
+])
+def test_a_control_plane_client_error_says_what_it_points_at(error, words):
+    reason = explain(error)
+    assert words in reason
+    # The client's own words come first, whole (or their last 300 characters).
+    assert reason.startswith(" ".join(error.split())[-300:])
+
+
+def test_an_error_nobody_explained_is_passed_on_as_it_is():
+    assert explain("  something\nelse  ") == "something else"

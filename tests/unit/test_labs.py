@@ -17,7 +17,8 @@ from hardway.settings import HardwayError, UsageError
 FOLDERS = sorted(p.parent for p in labs.LABS.glob("*/lab.yml"))
 # Files a lab folder may hold (labs/README.md describes each).
 ALLOWED = {"lab.yml", "README.md", "check.py", "solve.yml", "start.yml", "reset.yml", "vars.yml",
-           "files", "partners.yml", "service.sh.j2", "service-cleanup.sh", "wire.sh.j2"}
+           "files", "partners.yml", "service.sh.j2", "service-cleanup.sh", "wire.sh.j2",
+           "reset-api.yml", "no-scheduler.yml", "hostport.yml"}
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
@@ -27,7 +28,7 @@ def test_every_lab_folder_has_the_whole_contract(folder):
     for required in ("README.md", "check.py", "solve.yml"):
         assert (folder / required).is_file(), f"{folder.name} lacks {required}"
     assert set(p.name for p in folder.iterdir()) - {"__pycache__"} <= ALLOWED
-    for name in ("start.yml", "solve.yml", "reset.yml"):
+    for name in ("start.yml", "solve.yml", "reset.yml", "reset-api.yml"):
         if (folder / name).exists():
             tasks = yaml.safe_load((folder / name).read_text())
             assert isinstance(tasks, list) and all("name" in t for t in tasks), f"{folder.name}/{name}"
@@ -50,11 +51,12 @@ def test_every_folder_holding_files_is_a_lab():
     assert others <= {"_common", "__pycache__"}, others
 
 
-def test_the_course_is_node_by_hand_then_pod_networking():
+def test_the_course_is_node_by_hand_then_pod_networking_then_the_control_plane():
     grouped = [(part.name, [lab.id for lab in members])
                for part, members in labs.by_part(labs.all_labs())]
     assert grouped == [("node", ["n1", "n2", "n3", "n4", "n5"]),
-                       ("pods", [f"{n:02d}" for n in range(1, 11)])]
+                       ("pods", [f"{n:02d}" for n in range(1, 11)]),
+                       ("control", ["c1", "c2", "c3", "c4", "c5"])]
 
 
 def test_today_ids_still_find_their_labs():

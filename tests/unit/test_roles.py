@@ -110,13 +110,25 @@ def test_containerd_config_is_valid_toml_for_its_release(sandbox):
     assert images.get("pinned_images", {}).get("sandbox", "") == sandbox
 
 
-def test_kubelet_config_is_standalone_and_loopback_only():
-    config = load(REPO / "roles/kubelet/vars/main.yml")["__kubelet_config"]
-    assert config["authentication"]["webhook"]["enabled"] is False
-    assert config["authorization"]["mode"] == "AlwaysAllow"
-    assert config["address"] == "{{ kubelet_address }}"
-    assert config["readOnlyPort"] == 0
-    assert load(REPO / "roles/kubelet/defaults/main.yml")["kubelet_address"] == "127.0.0.1"
+def test_kubelet_config_is_standalone_and_loopback_only_unless_it_joins_an_api_server():
+    variables = load(REPO / "roles/kubelet/vars/main.yml")
+    standalone, joined = variables["__kubelet_config_standalone"], variables["__kubelet_config_joined"]
+    assert standalone["authentication"]["webhook"]["enabled"] is False
+    assert standalone["authorization"]["mode"] == "AlwaysAllow"
+    # Joined: callers need a certificate of the CA or the API server's word, and its permission.
+    assert joined["authentication"]["anonymous"]["enabled"] is False
+    assert joined["authentication"]["webhook"]["enabled"] is True
+    assert joined["authentication"]["x509"]["clientCAFile"].endswith("/ca.crt")
+    assert joined["authorization"]["mode"] == "Webhook"
+    assert joined["tlsCertFile"].endswith("/kubelet-serving.crt")
+    common = variables["__kubelet_config_common"]
+    assert common["address"] == "{{ kubelet_address }}"
+    assert common["readOnlyPort"] == 0
+    assert not {"authentication", "authorization"} & set(common)
+    env = jinja2.Environment()
+    default = load(REPO / "roles/kubelet/defaults/main.yml")["kubelet_address"]
+    assert env.from_string(default).render(kubelet_api_server="") == "127.0.0.1"
+    assert env.from_string(default).render(kubelet_api_server="https://127.0.0.1:6443") == "0.0.0.0"
 
 
 def test_cni_bridge_config_uses_the_node_pod_cidr():
@@ -125,7 +137,11 @@ def test_cni_bridge_config_uses_the_node_pod_cidr():
     assert plugin["type"] == "bridge" and plugin["isGateway"] is True
     assert plugin["ipam"]["type"] == "host-local"
     assert plugin["ipam"]["ranges"][0][0]["subnet"] == "{{ cni_config_pod_cidr }}"
-    assert load(REPO / "roles/cni_config/defaults/main.yml")["cni_config_state"] == "unmanaged"
+    state = jinja2.Environment().from_string(
+        load(REPO / "roles/cni_config/defaults/main.yml")["cni_config_state"])
+    assert state.render() == "unmanaged"
+    # A kubelet that joins an API server is Ready only with a pod network.
+    assert state.render(kubelet_api_server="https://127.0.0.1:6443") == "present"
 
 
 def test_the_api_server_unit_refuses_anonymous_callers_and_talks_to_etcd_over_tls():
