@@ -14,7 +14,7 @@ from hardway.children import tool
 from hardway.mirror import artifacts, build, images, serve
 from hardway.mirror.store import Mirror
 from hardway.nodes import image
-from hardway.nodes.lifecycle import LocalLab, Node, check_count
+from hardway.nodes.lifecycle import MIRROR_VARS, LocalLab, Node, check_count
 from hardway.settings import REPO, HardwayError, Settings
 
 Log = Callable[[str], None]
@@ -42,7 +42,7 @@ def mirror_vars(mirror: Mirror, url: str) -> dict:
 
 
 def write_mirror_vars(settings: Settings, mirror: Mirror) -> Path:
-    path = settings.inventory / "group_vars" / "all" / "mirror.yml"
+    path = settings.inventory / MIRROR_VARS
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# Written by `hardway up`: the roles fetch from this host's mirror.\n" +
                     yaml.safe_dump(mirror_vars(mirror, settings.mirror_url), sort_keys=True))

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from hardway.nodes import cgroups, host, image
-from hardway.nodes.lifecycle import LocalLab, Node
+from hardway.nodes.lifecycle import MIRROR_VARS, LocalLab, Node, remove_generated_inventory
 from hardway.settings import Settings
 
 PROC_CGROUP = """\
@@ -204,3 +204,18 @@ def test_the_control_plane_group_holds_the_first_node_only_when_on(tmp_path, mon
     children = yaml.safe_load(LocalLab(settings, lambda _: None).write_inventory(nodes).read_text())[
         "all"]["children"]
     assert children.get("control_plane", {}).get("hosts") == control_plane
+
+
+def test_down_removes_what_up_wrote_into_the_inventory_and_keeps_the_users_own_vars(tmp_path):
+    inventory = tmp_path / "local"
+    (inventory / MIRROR_VARS).parent.mkdir(parents=True)
+    for name in ("hosts.yml", str(MIRROR_VARS), "group_vars/all/slow-machine.yml"):
+        (inventory / name).write_text("x: 1\n")
+    remove_generated_inventory(inventory)
+    left = sorted(str(p.relative_to(inventory)) for p in inventory.rglob("*") if p.is_file())
+    assert left == ["group_vars/all/slow-machine.yml"]
+
+    (inventory / "group_vars/all/slow-machine.yml").unlink()
+    (inventory / MIRROR_VARS).write_text("x: 1\n")
+    remove_generated_inventory(inventory)
+    assert list(inventory.iterdir()) == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -67,13 +67,33 @@ def mirror_served(settings: Settings) -> Iterator[str]:
         server.wait(10)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+        item: pytest.Item, call: pytest.CallInfo) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
 def machine(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Machine]:
+    """The test's VM, powered off at the end; with HARDWAY_VM_KEEP=1 a VM whose test failed
+    stays up for a look (an hour's run is not repeated lightly), and says how to reach it."""
     vm = Machine(settings, log, name=request.node.name.removeprefix("test_")[:20])
     try:
         yield vm
     finally:
-        vm.stop()
+        if os.environ.get("HARDWAY_VM_KEEP") == "1" and request.node.stash.get(FAILED, False) \
+                and vm.running:
+            log(f"HARDWAY_VM_KEEP=1: VM {vm.name} left running (pid {vm.record.pid}): "
+                f"ssh {' '.join(vm.ssh_args())} -p {vm.record.port} debian@127.0.0.1; "
+                f"stop it with Machine(settings, log, {vm.name!r}).stop()")
+        else:
+            vm.stop()
 
 
 def console_tail(vm: Machine) -> str:

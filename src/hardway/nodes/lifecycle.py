@@ -39,6 +39,8 @@ SUDO_USER = "debian"
 SUDO_UID = 1000
 STOP_DEADLINE = 15.0
 NSPAWN_RUN = Path("/run/systemd/nspawn")
+# Written by `hardway up` into the local inventory: the roles fetch from this host's mirror.
+MIRROR_VARS = Path("group_vars/all/mirror.yml")
 
 Log = Callable[[str], None]
 
@@ -421,9 +423,8 @@ class LocalLab:
 
             serve.stop_background(self.s)
             host.bridge_down(self.s)
-            for path in (self.s.inventory / "hosts.yml", self.ssh_dir / "known_hosts"):
-                path.unlink(missing_ok=True)
-            shutil.rmtree(self.s.inventory / "group_vars", ignore_errors=True)
+            remove_generated_inventory(self.s.inventory)
+            (self.ssh_dir / "known_hosts").unlink(missing_ok=True)
             # nspawn's runtime directories, when no other container uses them.
             for name in ("propagate", "locks", ""):
                 _rmdir_if_empty(NSPAWN_RUN / name)
@@ -451,6 +452,16 @@ class LocalLab:
             if path.exists():
                 found.append(f"directory {path}")
         return found
+
+
+def remove_generated_inventory(inventory: Path) -> None:
+    """What `up` wrote into the local inventory (hosts.yml, the mirror's variables), and
+    its folders once empty. A user's own files beside them, such as role inputs for a slow
+    machine in group_vars/all/, stay."""
+    for path in (inventory / "hosts.yml", inventory / MIRROR_VARS):
+        path.unlink(missing_ok=True)
+    for folder in (inventory / MIRROR_VARS.parent, inventory / MIRROR_VARS.parent.parent):
+        _rmdir_if_empty(folder)
 
 
 def _rmdir_if_empty(path: Path) -> None:
