@@ -295,6 +295,20 @@ def ping(address, timeout=1.0):
 '''
 
 
+# The start of every control-plane check's script: kubectl as the admin with short deadlines,
+# and run(), which answers (returncode, stdout, stderr) and never raises.
+KUBECTL_SCRIPT = """
+import json, subprocess, time
+KUBECTL = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.kubeconfig", "--request-timeout=2s"]
+def run(*args):
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 1, "", str(exc)
+    return out.returncode, out.stdout, out.stderr.strip()
+"""
+
+
 def look(host, script: str, what: str, *args: str) -> dict:
     """Run a Python script on the node (args as its sys.argv[1:]), in one command, and
     return the JSON it prints: a check's single look at what it judges."""

@@ -2,17 +2,9 @@
 in Pending with no node: no scheduler has placed it, and nobody placed it by hand."""
 
 import pytest
-from labcheck import explain, look
+from labcheck import KUBECTL_SCRIPT, explain, look
 
-SCRIPT = """
-import json, subprocess
-KUBECTL = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.kubeconfig", "--request-timeout=2s"]
-def run(*args):
-    try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return 1, "", str(exc)
-    return out.returncode, out.stdout, out.stderr.strip()
+SCRIPT = KUBECTL_SCRIPT + """
 seen = {}
 rc, out, err = run(*KUBECTL, "get", "--raw", "/readyz")
 seen["ready"] = out.strip() if rc == 0 else None

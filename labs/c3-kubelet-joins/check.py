@@ -3,22 +3,14 @@ shows in the API as a mirror pod, and the kubelet lets in only callers the API s
 allows (no anonymous caller; a certificate of the CA without permission is refused)."""
 
 import pytest
-from labcheck import explain, look, starting
+from labcheck import KUBECTL_SCRIPT, explain, look, starting
 
 # Seconds after a kubelet's restart in which it may still be registering, reporting the
 # node Ready and making mirror pods (up to about a minute on a loaded 2-core host).
 KUBELET_SETTLE = 60
 
-SCRIPT = """
-import json, subprocess, time
-KUBECTL = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.kubeconfig", "--request-timeout=2s"]
+SCRIPT = KUBECTL_SCRIPT + """
 PKI = "/etc/kubernetes/pki/"
-def run(*args):
-    try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return 1, "", str(exc)
-    return out.returncode, out.stdout, out.stderr.strip()
 def status(*cert):
     rc, out, _ = run("curl", "--noproxy", "*", "-sk", "-m", "2", "-o", "/dev/null", "-w",
                      "%{http_code}", *cert, "https://127.0.0.1:10250/pods")

@@ -3,18 +3,10 @@ port 8080, one runs and another waits, unschedulable: the scheduler, not the kub
 kept it off the node."""
 
 import pytest
-from labcheck import explain, look
+from labcheck import KUBECTL_SCRIPT, explain, look
 
 PORT = 8080
-SCRIPT = """
-import json, subprocess
-KUBECTL = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.kubeconfig", "--request-timeout=2s"]
-def run(*args):
-    try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return 1, "", str(exc)
-    return out.returncode, out.stdout, out.stderr.strip()
+SCRIPT = KUBECTL_SCRIPT + """
 seen = {"scheduler": run("systemctl", "is-active", "kube-scheduler")[1].strip(), "pods": None}
 rc, out, err = run(*KUBECTL, "get", "pods", "--namespace", "default", "-o", "json")
 seen["error"] = (err.splitlines() or [""])[-1][:300]

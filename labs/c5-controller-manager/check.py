@@ -3,17 +3,9 @@ ReplicaSet made more pods than it wants (it replaced one that was deleted); the 
 a pod CIDR from the controller manager's node IPAM."""
 
 import pytest
-from labcheck import explain, look
+from labcheck import KUBECTL_SCRIPT, explain, look
 
-SCRIPT = """
-import json, subprocess
-KUBECTL = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.kubeconfig", "--request-timeout=2s"]
-def run(*args):
-    try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return 1, "", str(exc)
-    return out.returncode, out.stdout, out.stderr.strip()
+SCRIPT = KUBECTL_SCRIPT + """
 seen = {"manager": run("systemctl", "is-active", "kube-controller-manager")[1].strip(),
         "name": run("hostname")[1].strip().lower(), "error": None}
 rc, out, err = run(*KUBECTL, "get", "deployments,replicasets,nodes", "--namespace", "default",
