@@ -33,7 +33,7 @@ test-vm: host-packages venv
 	$(BIN)/pytest -n 0 -s tests/vm
 
 check: venv
-	$(BIN)/pytest -m "not nodes"
+	$(BIN)/pytest -m "not integration"
 
 down: venv
 	$(BIN)/hardway nodes down

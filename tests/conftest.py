@@ -1,8 +1,9 @@
-"""Shared test helpers. Real-node tests live in tests/integration (and the molecule
-scenario) and need root; everything else is the fast lane (`make check`).
+"""Shared test helpers. The integration tests need root and run real software: lab nodes
+(tests/integration, the molecule scenario) or roles on this host (tests/local); everything
+else, unit and lint, is the fast lane (`make check`).
 
-The fast lane goes first and a failure there skips every node test before a node boots:
-nodes cost minutes, and would only fail slower. Node tests run in two lanes on two
+The fast lane goes first and a failure there skips every integration test before a node
+boots: nodes cost minutes, and would only fail slower. Integration tests run in lanes on two
 pytest-xdist workers (pyproject.toml): the class test and the molecule scenario, each on a
 lab of its own (hwcls0, hwmol0), beside everything on the test lab (hwtst0), each lane in
 file order on one worker (the scheduler below). Under xdist
@@ -62,21 +63,28 @@ LANES = {"tests/integration/test_class.py": OWN_LABS, "tests/test_molecule.py": 
          "tests/integration/test_node_part.py": "node part (the worker's test lab)",
          "tests/integration/test_provisioning.py": PROVISIONING,
          "tests/integration/test_zz_down.py": PROVISIONING}
+# The download role run for real on this host, as root (its folders are root's): minutes of
+# ansible-playbook, no nodes. Last in pyproject.toml's testpaths, so the first worker to
+# be free takes it once every lab's lane has begun.
+ON_THIS_HOST = "roles on this host (tests/local)"
 
 
 def lane(nodeid: str) -> str | None:
-    """The lane of a node test, or None for the fast lane."""
+    """The lane of an integration test, or None for the fast lane."""
     path = nodeid.split("::")[0]
     if path in LANES:
         return LANES[path]
+    if path.startswith("tests/local/"):
+        return ON_THIS_HOST
     return "test lab (the worker's, and hwkil0)" if path.startswith("tests/integration/") else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the node tests, and put the fast lane first whatever the command line's order."""
+    """Mark the integration tests, and put the fast lane first whatever the command line's
+    order."""
     for item in items:
         if lane(item.nodeid):
-            item.add_marker(pytest.mark.nodes)
+            item.add_marker(pytest.mark.integration)
     items.sort(key=lambda item: lane(item.nodeid) is not None)  # stable
 
 
@@ -181,10 +189,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if "nodes" in item.keywords:
+    if "integration" in item.keywords:
         why = _why_not_boot(item.config)
         if why:
-            pytest.skip(f"{why}: not booting nodes")
+            pytest.skip(f"{why}: no integration test runs")
 
 
 class Quiet(SimpleHTTPRequestHandler):

@@ -83,17 +83,19 @@ def closed_by_server(conn: socket.socket) -> bool:
         return True
 
 
-def test_a_normal_request_is_answered_within_1s_while_1000_idle_connections_are_held(served):
+def test_a_normal_request_is_not_queued_behind_1000_idle_connections(served):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
     idle = []
     try:
         for _ in range(1000):
             idle.append(socket.create_connection(("127.0.0.1", served.port), timeout=5))
+        # A server that served connections in turn would answer only once the idle ones ahead
+        # had timed out (HEAD_TIMEOUT each): half of one is a verdict, not a speed target.
         for _ in range(5):
             begin = time.monotonic()
             assert served.get("index.yml") == (200, EMPTY_INDEX.encode())
-            assert time.monotonic() - begin < 1
+            assert time.monotonic() - begin < HEAD_TIMEOUT / 2
         # An idle client costs a socket, not a thread, and beyond the cap not even that.
         assert served.threads() < 50
         wait_for(lambda: ((n := sum(map(closed_by_server, idle))) >= 1000 - MAX_WAITING, n),
