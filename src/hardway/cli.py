@@ -381,15 +381,18 @@ def class_group() -> None:
                    "instead of the official release hosts.")
 @click.option("--vars", "vars_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A YAML file of extra variables for every machine.")
+@click.option("--control-plane", is_flag=True,
+              help="A control plane per student, on their first machine (the control plane's "
+                   "labs c1-c5).")
 @click.option("--force", is_flag=True, help="Replace an existing class of that name.")
 @handled
 def class_init(roster: Path, name: str, pod_range: str, pod_prefix: int, mirror_url: str | None,
-               vars_file: Path | None, force: bool) -> None:
+               vars_file: Path | None, control_plane: bool, force: bool) -> None:
     """Check ROSTER (CSV: student,machine1,machine2,user,port,key) and write the inventory."""
     from hardway.classroom import roster as rosters
 
     path, warnings = rosters.init(settings(), roster, name, pod_range, pod_prefix, mirror_url,
-                                  vars_file, force)
+                                  vars_file, force, control_plane)
     for warning in warnings:
         err.print(styled("warning:", "yellow", f" {warning}"))
     console.print(f"class {name}: inventory written to {path}; next: `hardway class up {name}`")

@@ -21,11 +21,21 @@ from hardway.settings import REPO, HardwayError
 # site.yml's stages in order; class.yml adds its last check.
 STAGES = ("preflight", "node_prereqs", "download", "runc", "cni_plugins", "crictl", "containerd",
           "lab_images", "kubelet", "cni_config")
-CLASS_STAGES = (*STAGES, "ready")
 # site.yml's control_plane play, on the hosts in that group. Its download comes first among
 # the stages, so on a control plane's node the node play's own download counts as node_prereqs.
 CONTROL_PLANE_STAGES = ("pki", "download", "etcd", "kube_apiserver", "kube_controller_manager",
                         "kube_scheduler")
+
+
+def site_stages(control_plane: bool, after: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """site.yml's (or class.yml's) stages: the control plane's right after the preflight when
+    some host has one (its node's kubelet joins it), and then what the play adds at the end."""
+    stages = STAGES[:1] + CONTROL_PLANE_STAGES + STAGES[1:] if control_plane else STAGES
+    return (*stages, *after)
+
+
+# class.yml ends with a check of its own on each machine.
+CLASS_END = ("ready",)
 # Runs kept per kind in a state folder: enough to compare today's with yesterday's.
 KEEP = 10
 

@@ -53,10 +53,8 @@ def provision(settings: Settings, names: list[str], show: Show, log: Log) -> Non
     """site.yml on the lab's nodes, its progress shown; one line naming the fix if it fails."""
     command = [tool("ansible-playbook"), "-i", str(settings.inventory / "hosts.yml"),
                str(REPO / "site.yml")]
-    # site.yml runs the control plane right after the preflight: its node's kubelet joins it.
-    stages = ((playbook.STAGES[:1] + playbook.CONTROL_PLANE_STAGES + playbook.STAGES[1:])
-              if settings.control_plane else playbook.STAGES)
-    progress, output = playbook.run(command, hosts=names, stages=stages,
+    progress, output = playbook.run(command, hosts=names,
+                                    stages=playbook.site_stages(settings.control_plane),
                                     state=settings.state / "provision", kind="site", show=show,
                                     log=log, what=f"provisioning {len(names)} node(s) with site.yml")
     bad = [(name, progress.outcome(name)) for name in names if progress.outcome(name) != "ok"]

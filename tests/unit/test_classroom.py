@@ -13,12 +13,13 @@ from click.testing import CliRunner
 from hardway import labs
 from hardway.children import ansible_env, tool
 from hardway.classroom import page, roster
-from hardway.classroom.model import load_yaml
+from hardway.classroom.model import Classroom, load_yaml
 from hardway.classroom.report import Cell, Report, StudentRow
 from hardway.classroom.up import results
 from hardway.cli import main
 from hardway.labs import Lab
-from hardway.playbook import CLASS_STAGES, Progress, one_line
+from hardway.mirror import artifacts
+from hardway.playbook import CLASS_END, CONTROL_PLANE_STAGES, Progress, one_line, site_stages
 from hardway.settings import Settings, UsageError
 
 HEADER = "student,machine1,machine2,user,port,key\n"
@@ -282,13 +283,69 @@ def test_mirror_needs_a_url_and_a_local_mirror(tmp_path, monkeypatch):
         init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", mirror_url="http://10.0.0.1:8077")
 
 
+def control_plane_checksums(without: str = "") -> dict:
+    """download_checksums with one made-up entry per control-plane component at its pinned
+    version, on this machine's architecture (as a mirror built with it holds)."""
+    pinned = artifacts.pinned_versions()
+    return {c: {artifacts.host_arch(): {pinned[c]: "sha256:" + "0" * 64}}
+            for c in artifacts.CONTROL_PLANE_COMPONENTS if c != without}
+
+
+def test_a_class_with_a_control_plane_has_one_per_student_on_their_first_machine(tmp_path,
+                                                                                  monkeypatch):
+    extra = tmp_path / "vars.yml"
+    extra.write_text(roster.dump_yaml({"download_checksums": control_plane_checksums()}))
+    hosts, _ = init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,192.0.2.12,,,\n"
+                    "bob,192.0.2.13,,,,\ncy,192.0.2.14,,,,\n", vars_file=extra, control_plane=True)
+    groups = load_yaml(hosts.read_text())["all"]["children"]
+    assert list(groups["control_plane"]["hosts"]) == ["ada-1", "bob-1", "cy-1"]
+    classroom = Classroom.open(settings(tmp_path, monkeypatch), "k8s-101")
+    assert classroom.has_control_plane()
+    # class up shows the control plane's stages, after the preflight and before the node's.
+    stages = site_stages(classroom.has_control_plane(), CLASS_END)
+    assert stages[:1 + len(CONTROL_PLANE_STAGES)] == ("preflight", *CONTROL_PLANE_STAGES)
+    assert stages[-1] == "ready"
+
+    # A forced re-init (an edited roster) keeps the control planes' CAs and certificates.
+    (hosts.parent / "pki/ada-1").mkdir(parents=True)
+    (hosts.parent / "pki/ada-1/ca.key").write_text("the CA's key")
+    init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", vars_file=extra,
+         control_plane=True, force=True)
+    assert (hosts.parent / "pki/ada-1/ca.key").read_text() == "the CA's key"
+
+    # Without --control-plane, no group: class.yml's control-plane play touches no machine.
+    init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", force=True)
+    assert "control_plane" not in load_yaml(hosts.read_text())["all"]["children"]
+    assert not classroom.has_control_plane()
+
+
+def test_a_control_plane_with_nothing_to_verify_it_against_is_refused_before_writing(
+        tmp_path, monkeypatch):
+    pinned = artifacts.pinned_versions()
+    upstream = artifacts.upstream_checksums()
+    unverifiable = [c for c in artifacts.CONTROL_PLANE_COMPONENTS
+                    if pinned[c] not in upstream.get(c, {}).get(artifacts.host_arch(), {})]
+    # A connected class has the official checksums only: the pinned set lacks some.
+    assert unverifiable, "every control-plane component has a pinned official checksum now"
+    with pytest.raises(UsageError, match=f"pinned official checksums hold.*{unverifiable[0]} "
+                                         f"{pinned[unverifiable[0]]}.*HARDWAY_CONTROL_PLANE=1"):
+        init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", control_plane=True)
+    extra = tmp_path / "vars.yml"
+    extra.write_text(roster.dump_yaml(
+        {"download_checksums": control_plane_checksums(without="kube_scheduler")}))
+    with pytest.raises(UsageError, match="--vars's download_checksums hold.* no .*kube_scheduler"):
+        init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", vars_file=extra,
+             control_plane=True)
+    assert not (tmp_path / "classes").exists()
+
+
 def event(host: str, stage: str, status: str, msg: str = "") -> dict:
     return {"event": "result", "host": host, "stage": stage, "status": status, "task": "t",
             "msg": msg, "stdout": ""}
 
 
 def test_progress_counts_machines_per_stage_and_keeps_the_reason_of_a_failure():
-    progress = Progress(["a", "b", "c"], CLASS_STAGES)
+    progress = Progress(["a", "b", "c"], site_stages(False, CLASS_END))
     progress.feed(event("a", "preflight", "ok"))
     progress.feed(event("b", "preflight", "ok"))
     progress.feed(event("c", "preflight", "unreachable", "Task failed: Data could not be sent "

@@ -97,14 +97,22 @@ class Classroom:
     def inventory(self) -> Path:
         return self.folder / "hosts.yml"
 
-    def machines(self) -> list[ClassMachine]:
+    def _group(self, group: str) -> dict:
+        """The hosts of one group of the inventory (empty if it has none)."""
         try:
             data = load_yaml(self.inventory.read_text()) or {}
-            hosts = data.get("all", {}).get("children", {}).get("lab_nodes", {}).get("hosts") or {}
+            hosts = data.get("all", {}).get("children", {}).get(group, {}).get("hosts") or {}
         except (yaml.YAMLError, AttributeError) as exc:
             raise HardwayError(f"{self.inventory} is not an inventory hardway wrote "
                                f"({type(exc).__name__}): fix it, or re-run `hardway class init "
                                "--force`") from None
+        return hosts
+
+    def has_control_plane(self) -> bool:
+        return bool(self._group("control_plane"))
+
+    def machines(self) -> list[ClassMachine]:
+        hosts = self._group("lab_nodes")
         if not isinstance(hosts, dict) or not hosts:
             raise HardwayError(f"{self.inventory} has no machines in group lab_nodes: "
                                "re-run `hardway class init --force`")

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from hardway.classroom.model import Unsafe, check_class_name, dump_yaml, unsafe
+from hardway.mirror import artifacts
 from hardway.mirror.store import Mirror
 from hardway.provision import mirror_vars
 from hardway.settings import Settings, UsageError, lab_ranges, range_problem
@@ -281,9 +282,10 @@ def _ip(address: str) -> ipaddress.IPv4Address | None:
 
 
 def inventory(students: list[Student], name: str, folder: Path,
-              extra_vars: dict) -> tuple[dict, dict]:
-    """hosts.yml (lab_nodes with every machine, one group per student) and
-    group_vars/all.yml (what the whole class shares)."""
+              extra_vars: dict, control_plane: bool = False) -> tuple[dict, dict]:
+    """hosts.yml (lab_nodes with every machine, one group per student, and with a control
+    plane each student's first machine in control_plane) and group_vars/all.yml (what the
+    whole class shares)."""
     hosts = {}
     for machine in (m for s in students for m in s.machines):
         entry: dict[str, object] = {"ansible_host": machine.address, "lab_student": machine.student,
@@ -303,6 +305,9 @@ def inventory(students: list[Student], name: str, folder: Path,
     known = shlex.quote(f'UserKnownHostsFile="{known_hosts}"')
     groups = {f"student_{s.name.replace('-', '_')}": {"hosts": {m.name: None for m in s.machines}}
               for s in students}
+    if control_plane:
+        # One control plane per student, on their first machine (docs/provisioning.md).
+        groups["control_plane"] = {"hosts": {s.machines[0].name: None for s in students}}
     class_vars = {
         "lab_class": name,
         "ansible_user": "root",
@@ -337,9 +342,12 @@ def write(folder: Path, hosts: dict, class_vars: dict, roster_text: str, force: 
             "inventories/classroom/group_vars/lab_nodes.yml\n" +
             dump_yaml(class_vars))
         (staging / "roster.csv").write_text(roster_text)
-        known = folder / "known_hosts"
-        if known.exists():
-            shutil.copy2(known, staging / "known_hosts")
+        # What the class made and the roster does not say goes on: the machines' host keys,
+        # and the control planes' CAs and certificates (students' kubeconfigs name them).
+        if (folder / "known_hosts").exists():
+            shutil.copy2(folder / "known_hosts", staging / "known_hosts")
+        if (folder / "pki").is_dir():
+            shutil.copytree(folder / "pki", staging / "pki", symlinks=True)
         if folder.exists():
             old = folder.with_name(f".{folder.name}-old")
             shutil.rmtree(old, ignore_errors=True)
@@ -353,8 +361,28 @@ def write(folder: Path, hosts: dict, class_vars: dict, roster_text: str, force: 
     return folder / "hosts.yml"
 
 
+def check_control_plane(extra: dict, source: str) -> None:
+    """Each control-plane component at the version the class will use has a checksum to
+    verify it against: the mirror's (--mirror), the --vars file's, or a pinned official one."""
+    checksums = extra.get("download_checksums") or artifacts.upstream_checksums()
+    arch = artifacts.host_arch()
+    pinned = artifacts.pinned_versions()
+    missing = []
+    for component in artifacts.CONTROL_PLANE_COMPONENTS:
+        version = str(extra.get(artifacts.VERSION_SOURCES[component][1], pinned[component]))
+        found = checksums.get(component) if isinstance(checksums, dict) else None
+        if not (isinstance(found, dict) and version in (found.get(arch) or {})):
+            missing.append(f"{component} {version}")
+    if missing:
+        raise UsageError(f"--control-plane: {source} hold(s) no {arch} checksum for "
+                         f"{', '.join(missing)}: pin it (`hardway versions add COMPONENT "
+                         "VERSION`, connected) or build the control plane into the mirror "
+                         "(HARDWAY_CONTROL_PLANE=1 hardway mirror build) and pass --mirror")
+
+
 def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: int,
-         mirror_url: str | None, vars_file: Path | None, force: bool) -> tuple[Path, list[str]]:
+         mirror_url: str | None, vars_file: Path | None, force: bool,
+         control_plane: bool = False) -> tuple[Path, list[str]]:
     """Check everything, then write inventories/NAME/; returns hosts.yml and warnings."""
     check_class_name(name)
     network = parse_range(pod_range, prefix)
@@ -377,10 +405,14 @@ def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: in
         if not isinstance(more, dict):
             raise UsageError(f"--vars {vars_file} must hold a mapping of variable: value")
         extra.update(more)
+    if control_plane:
+        check_control_plane(extra, "this machine's mirror" if mirror_url else
+                            "--vars's download_checksums" if "download_checksums" in extra else
+                            "the pinned official checksums")
     students = read(roster)
     warnings = assign(students, network, prefix, str(roster))
     folder = settings.classes / name
-    hosts, class_vars = inventory(students, name, folder, extra)
+    hosts, class_vars = inventory(students, name, folder, extra, control_plane)
     new_class = not folder.exists()
     written = write(folder, hosts, class_vars, text(roster), force)
     if new_class:

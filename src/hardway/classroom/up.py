@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from hardway import playbook
 from hardway.children import tool
 from hardway.classroom.model import Classroom
-from hardway.playbook import CLASS_STAGES, Progress, one_line
+from hardway.playbook import CLASS_END, Progress, one_line, site_stages
 from hardway.settings import REPO, Settings, UsageError
 
 
@@ -63,7 +63,8 @@ def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int 
                "-e", f"download_controller_cache_dir={settings.cache / 'class-downloads'}"]
     if retry_failed:
         command += ["--limit", ",".join(names)]
-    progress, _ = playbook.run(command, hosts=names, stages=CLASS_STAGES, state=classroom.state,
+    stages = site_stages(classroom.has_control_plane(), CLASS_END)
+    progress, _ = playbook.run(command, hosts=names, stages=stages, state=classroom.state,
                                kind="up", show=show, log=log,
                                what=f"provisioning {len(names)} machine(s) with {forks} forks")
     merged = {n: v for n, v in previous.items() if n in students}
