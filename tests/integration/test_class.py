@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import shutil
-import subprocess
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -25,44 +23,20 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from hardway import labs
-from tests.integration.conftest import hardway
+from tests.integration.classroom import LocalClass
 
 STATE = Path("/var/lib/hardway-class-test")
 ENV = {"HARDWAY_BRIDGE": "hwcls0", "HARDWAY_SUBNET": "10.75.0.0/24", "HARDWAY_STATE": str(STATE),
        "HARDWAY_INVENTORY": str(STATE / "inventory"), "HARDWAY_MIRROR_PORT": "8075"}
-KEY = STATE / "ssh/id_ed25519"
 LOCAL_NODES = """\
 ansible_python_interpreter: /usr/bin/python3
 node_prereqs_update_cache: false
 node_prereqs_disable_swap: false
 kubelet_protect_kernel_defaults: true
 """
-USER = "debian"
 DEBIAN_13 = ("bob-2", "carol-1", "carol-2")
 ADDRESS = {"alice-1": "10.75.0.11", "alice-2": "10.75.0.12", "bob-1": "10.75.0.13",
            "bob-2": "10.75.0.14", "carol-1": "10.75.0.15", "carol-2": "10.75.0.16"}
-
-
-class Class:
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.env = dict(ENV, HARDWAY_CLASSES=str(folder))
-        self.inventory = folder / "k8s" / "hosts.yml"
-
-    def hardway(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return hardway(*args, env=self.env, check=check, timeout=900)
-
-    def ssh(self, machine: str, command: str, user: str = USER) -> subprocess.CompletedProcess:
-        """A command on a class machine, run by root through the login user's sudo."""
-        if user != "root":
-            command = f"sudo -n sh -c {shlex.quote(command)}"
-        return subprocess.run(["ssh", "-i", str(KEY), "-o", "BatchMode=yes",
-                               "-o", f"UserKnownHostsFile={self.folder / 'k8s/known_hosts'}",
-                               f"{user}@{ADDRESS[machine]}", command],
-                              capture_output=True, text=True, timeout=60)
-
-    def report(self, *args: str) -> dict:
-        return json.loads(self.hardway("class", "report", "k8s", "--output", "json", *args).stdout)
 
 
 def table(stdout: str) -> dict[str, list[str]]:
@@ -80,27 +54,18 @@ def write_roster(folder: Path, rows: str) -> Path:
 
 @pytest.fixture(scope="module")
 def classroom(host_before):
-    folder = Path(tempfile.mkdtemp(prefix="hardway-class-"))
-    the_class = Class(folder)
+    the_class = LocalClass(Path(tempfile.mkdtemp(prefix="hardway-class-")), ENV, ADDRESS)
     the_class.hardway("nodes", "down", check=False)
     shutil.rmtree(STATE / "classes", ignore_errors=True)
     # Five machines exist; carol-2 (10.75.0.16) does not, yet.
     the_class.hardway("up", "--count", "3", "--no-site", "--login", "sudo")
     the_class.hardway("nodes", "up", "--count", "5", "--os", "debian13", "--login", "sudo")
-    roster = write_roster(folder, "".join(
-        f"{s},{ADDRESS[s + '-1']},{ADDRESS[s + '-2']},{USER},22,{KEY}\n" for s in ("alice", "bob", "carol")))
-    extra = folder / "local-nodes.yml"
-    extra.write_text(LOCAL_NODES)
-    the_class.hardway("class", "init", str(roster), "--name", "k8s",
-                      "--mirror", "http://10.75.0.1:8075", "--vars", str(extra))
+    the_class.init(["alice", "bob", "carol"], LOCAL_NODES)
     (STATE / "mirror-serve.log").write_text("")
     shutil.rmtree("/var/cache/hardway/class-downloads", ignore_errors=True)
     the_class.first_up = the_class.hardway("class", "up", "k8s", check=False)
     yield the_class
-    down = the_class.hardway("nodes", "down", check=False)
-    shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(STATE / "classes", ignore_errors=True)
-    assert down.returncode == 0, down.stdout + down.stderr
+    the_class.down()
 
 
 @pytest.mark.parametrize(("rows", "options", "message"), [
@@ -113,7 +78,7 @@ def classroom(host_before):
      "row 4: no pod network left for cy-1: 10.200.0.0/25 holds 2 /26 networks and the class needs 3"),
 ])
 def test_bad_rosters_are_refused_with_the_row_and_the_fix(tmp_path, rows, options, message):
-    the_class = Class(tmp_path / "classes")
+    the_class = LocalClass(tmp_path / "classes", ENV, ADDRESS)
     result = the_class.hardway("class", "init", str(write_roster(tmp_path, rows)), "--name", "bad",
                                *options, check=False)
     assert result.returncode == 2
