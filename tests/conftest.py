@@ -76,6 +76,8 @@ def lane(nodeid: str) -> str | None:
         return LANES[path]
     if path.startswith("tests/local/"):
         return ON_THIS_HOST
+    if path.startswith(("tests/control_plane/", "tests/vm/")):  # opt-in: make test-cp, test-vm
+        return path.split("/")[1]
     return "test lab (the worker's, and hwkil0)" if path.startswith("tests/integration/") else None
 
 
@@ -189,7 +191,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if "integration" in item.keywords:
+    if item.get_closest_marker("integration"):
         why = _why_not_boot(item.config)
         if why:
             pytest.skip(f"{why}: no integration test runs")

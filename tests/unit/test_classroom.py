@@ -321,22 +321,43 @@ def test_a_class_with_a_control_plane_has_one_per_student_on_their_first_machine
 
 def test_a_control_plane_with_nothing_to_verify_it_against_is_refused_before_writing(
         tmp_path, monkeypatch):
-    pinned = artifacts.pinned_versions()
-    upstream = artifacts.upstream_checksums()
-    unverifiable = [c for c in artifacts.CONTROL_PLANE_COMPONENTS
-                    if pinned[c] not in upstream.get(c, {}).get(artifacts.host_arch(), {})]
-    # A connected class has the official checksums only: the pinned set lacks some.
-    assert unverifiable, "every control-plane component has a pinned official checksum now"
-    with pytest.raises(UsageError, match=f"pinned official checksums hold.*{unverifiable[0]} "
-                                         f"{pinned[unverifiable[0]]}.*HARDWAY_CONTROL_PLANE=1"):
+    # The official checksums as a connected machine may have them: the scheduler's missing
+    # (`hardway versions add` would pin it).
+    monkeypatch.setattr(artifacts, "upstream_checksums",
+                        lambda: control_plane_checksums(without="kube_scheduler"))
+    scheduler = f"kube_scheduler '{artifacts.pinned_versions()['kube_scheduler']}'"
+    with pytest.raises(UsageError, match=f"pinned official checksums hold.*no .*{scheduler}: pin "
+                                         "them.*hardway versions add.*HARDWAY_CONTROL_PLANE=1"):
         init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", control_plane=True)
+    # A --vars file's checksums replace the official ones: the fix is in that file. Even an
+    # empty set of them.
     extra = tmp_path / "vars.yml"
-    extra.write_text(roster.dump_yaml(
-        {"download_checksums": control_plane_checksums(without="kube_scheduler")}))
-    with pytest.raises(UsageError, match="--vars's download_checksums hold.* no .*kube_scheduler"):
-        init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", vars_file=extra,
-             control_plane=True)
-    assert not (tmp_path / "classes").exists()
+    for checksums in (control_plane_checksums(without="kube_scheduler"), {}):
+        extra.write_text(roster.dump_yaml({"download_checksums": checksums}))
+        with pytest.raises(UsageError, match=f"--vars's download_checksums hold.*no .*{scheduler}"
+                                             ".*: add them to download_checksums in the --vars"):
+            init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", vars_file=extra,
+                 control_plane=True)
+    # What --vars does not give comes from the pinned set, which now has every one.
+    monkeypatch.setattr(artifacts, "upstream_checksums", control_plane_checksums)
+    extra.write_text(roster.dump_yaml({"lab_class_note": "no checksums here"}))
+    init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", vars_file=extra,
+         control_plane=True)
+    assert (tmp_path / "classes/k8s-101/hosts.yml").exists()
+
+
+def test_a_forced_re_init_keeps_only_the_cas_of_machines_that_still_run_a_control_plane(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(artifacts, "upstream_checksums", control_plane_checksums)
+    hosts, _ = init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\nbob,192.0.2.12,,,,\n",
+                    control_plane=True)
+    for machine in ("ada-1", "bob-1"):
+        (hosts.parent / "pki" / machine).mkdir(parents=True)
+        (hosts.parent / "pki" / machine / "ca.key").write_text(f"{machine}'s CA key")
+    # bob leaves; a newcomer later given the name bob must not get his CA.
+    init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", control_plane=True, force=True)
+    assert (hosts.parent / "pki/ada-1/ca.key").read_text() == "ada-1's CA key"
+    assert not (hosts.parent / "pki/bob-1").exists()
 
 
 def event(host: str, stage: str, status: str, msg: str = "") -> dict:

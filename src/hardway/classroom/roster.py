@@ -329,7 +329,7 @@ def write(folder: Path, hosts: dict, class_vars: dict, roster_text: str, force: 
     """Write the class folder in one step: all of it, or (on any error) none of it."""
     if folder.exists() and not force:
         raise UsageError(f"{folder} already exists: choose another --name, or pass --force "
-                         "to replace it (its known_hosts is kept)")
+                         "to replace it (its known_hosts and its control planes' CAs are kept)")
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
@@ -346,8 +346,12 @@ def write(folder: Path, hosts: dict, class_vars: dict, roster_text: str, force: 
         # and the control planes' CAs and certificates (students' kubeconfigs name them).
         if (folder / "known_hosts").exists():
             shutil.copy2(folder / "known_hosts", staging / "known_hosts")
-        if (folder / "pki").is_dir():
-            shutil.copytree(folder / "pki", staging / "pki", symlinks=True)
+        # Only for machines that still run one: a student removed from the roster takes
+        # their CA along, so a newcomer given the same machine name never gets it.
+        planes = hosts["all"]["children"].get("control_plane", {}).get("hosts", {})
+        for machine in planes:
+            if (folder / "pki" / machine).is_dir():
+                shutil.copytree(folder / "pki" / machine, staging / "pki" / machine, symlinks=True)
         if folder.exists():
             old = folder.with_name(f".{folder.name}-old")
             shutil.rmtree(old, ignore_errors=True)
@@ -361,10 +365,22 @@ def write(folder: Path, hosts: dict, class_vars: dict, roster_text: str, force: 
     return folder / "hosts.yml"
 
 
+# Where a class's checksums come from, and how each is given the control plane's.
+CHECKSUM_FIXES = {
+    "official": ("the pinned official checksums", "pin them on a connected machine (`hardway "
+                 "versions add COMPONENT VERSION`), or serve a mirror built with "
+                 "HARDWAY_CONTROL_PLANE=1 and pass --mirror"),
+    "mirror": ("this machine's mirror", "build them into it (HARDWAY_CONTROL_PLANE=1 hardway "
+               "mirror build) and run class init again"),
+    "vars": ("--vars's download_checksums", "add them to download_checksums in the --vars file"),
+}
+
+
 def check_control_plane(extra: dict, source: str) -> None:
     """Each control-plane component at the version the class will use has a checksum to
-    verify it against: the mirror's (--mirror), the --vars file's, or a pinned official one."""
-    checksums = extra.get("download_checksums") or artifacts.upstream_checksums()
+    verify it against, in the checksums the class's roles will be given (source: a key of
+    CHECKSUM_FIXES)."""
+    checksums = extra["download_checksums"] if source != "official" else artifacts.upstream_checksums()
     arch = artifacts.host_arch()
     pinned = artifacts.pinned_versions()
     missing = []
@@ -372,12 +388,11 @@ def check_control_plane(extra: dict, source: str) -> None:
         version = str(extra.get(artifacts.VERSION_SOURCES[component][1], pinned[component]))
         found = checksums.get(component) if isinstance(checksums, dict) else None
         if not (isinstance(found, dict) and version in (found.get(arch) or {})):
-            missing.append(f"{component} {version}")
+            missing.append(f"{component} {version!r}")
     if missing:
-        raise UsageError(f"--control-plane: {source} hold(s) no {arch} checksum for "
-                         f"{', '.join(missing)}: pin it (`hardway versions add COMPONENT "
-                         "VERSION`, connected) or build the control plane into the mirror "
-                         "(HARDWAY_CONTROL_PLANE=1 hardway mirror build) and pass --mirror")
+        where, fix = CHECKSUM_FIXES[source]
+        raise UsageError(f"--control-plane: {where} hold(s) no {arch} checksum for "
+                         f"{', '.join(missing)}: {fix}")
 
 
 def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: int,
@@ -387,6 +402,7 @@ def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: in
     check_class_name(name)
     network = parse_range(pod_range, prefix)
     extra: dict = {}
+    source = "official"  # of the checksums: the last of these to give download_checksums
     if mirror_url:
         if not mirror_url.startswith(("http://", "https://")):
             raise UsageError(f"--mirror {mirror_url!r} is not a URL: give the address the "
@@ -396,6 +412,7 @@ def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: in
             raise UsageError(f"--mirror needs this machine's mirror for its checksums, and "
                              f"{store.root} holds none: run `hardway mirror build` first")
         extra.update(mirror_vars(store, mirror_url))
+        source = "mirror"
     if vars_file:
         try:
             more = yaml.safe_load(vars_file.read_text())
@@ -405,10 +422,10 @@ def init(settings: Settings, roster: Path, name: str, pod_range: str, prefix: in
         if not isinstance(more, dict):
             raise UsageError(f"--vars {vars_file} must hold a mapping of variable: value")
         extra.update(more)
+        if "download_checksums" in more:
+            source = "vars"
     if control_plane:
-        check_control_plane(extra, "this machine's mirror" if mirror_url else
-                            "--vars's download_checksums" if "download_checksums" in extra else
-                            "the pinned official checksums")
+        check_control_plane(extra, source)
     students = read(roster)
     warnings = assign(students, network, prefix, str(roster))
     folder = settings.classes / name
