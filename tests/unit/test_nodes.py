@@ -48,7 +48,7 @@ def test_on_a_host_without_systemd_nspawn_runs_in_our_own_cgroups(tmp_path, monk
     assert command[0] == "systemd-nspawn"
     assert "--register=no" in command and "--keep-unit" in command
     assert "--network-bridge=hwlab0" in command
-    assert "--system-call-filter=@keyring" in command and "--bind=/dev/kmsg" in command
+    assert "--system-call-filter=@keyring bpf" in command and "--bind=/dev/kmsg" in command
     assert f"--bind={tmp_path}/nodes/node1/containerd:/var/lib/containerd" in command
     # /proc/sys stays read-only: nothing asks nspawn to make the kernel API writable.
     assert not any("API_VFS_WRITABLE" in part for part in command)

@@ -262,8 +262,10 @@ class LocalLab:
             f"--machine={node.machine}", f"--hostname={node.name}", "--boot",
             "--keep-unit", "--capability=all", f"--network-bridge={self.s.bridge}",
             "--resolv-conf=off", "--link-journal=no", "--timezone=off",
-            # runc needs its own session keyring; /dev/kmsg is fatal for the kubelet if absent.
-            "--system-call-filter=@keyring", "--bind=/dev/kmsg",
+            # runc needs its own session keyring, and on cgroup v2 bpf() for the devices
+            # controller (a BPF program per container), which nspawn's allow list refused
+            # until 2025 (systemd PR 37966); /dev/kmsg is fatal for the kubelet if absent.
+            "--system-call-filter=@keyring bpf", "--bind=/dev/kmsg",
             f"--bind={directory / 'containerd'}:/var/lib/containerd",
             "--console=read-only",
         ]
