@@ -25,6 +25,10 @@ STAGES = ("preflight", "node_prereqs", "download", "runc", "cni_plugins", "crict
 # the stages, so on a control plane's node the node play's own download counts as node_prereqs.
 CONTROL_PLANE_STAGES = ("pki", "download", "etcd", "kube_apiserver", "kube_controller_manager",
                         "kube_scheduler")
+# class.yml ends with a check of its own on each machine.
+CLASS_END = ("ready",)
+# Runs kept per kind in a state folder: enough to compare today's with yesterday's.
+KEEP = 10
 
 
 def site_stages(control_plane: bool, after: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -32,12 +36,6 @@ def site_stages(control_plane: bool, after: tuple[str, ...] = ()) -> tuple[str, 
     some host has one (its node's kubelet joins it), and then what the play adds at the end."""
     stages = STAGES[:1] + CONTROL_PLANE_STAGES + STAGES[1:] if control_plane else STAGES
     return (*stages, *after)
-
-
-# class.yml ends with a check of its own on each machine.
-CLASS_END = ("ready",)
-# Runs kept per kind in a state folder: enough to compare today's with yesterday's.
-KEEP = 10
 
 
 class Progress:
