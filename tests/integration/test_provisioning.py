@@ -154,6 +154,38 @@ def test_a_corrupted_mirror_artifact_fails_and_leaves_the_binary_working(nodes, 
         nodes.sh("node1", "rm -rf /var/tmp/hardway-corrupt-test")
 
 
+def test_a_config_toml_containerd_cannot_start_with_is_rolled_back(nodes):
+    config = "/etc/containerd/config.toml"
+    before = nodes.ok("node1", f"sha256sum {config}")
+    # A quote in a string value leaves config.toml unparseable: containerd exits at start.
+    extra = {"containerd_sandbox_image": "registry.invalid/pause':3", "containerd_start_timeout": 20}
+    try:
+        result = ansible_playbook("site.yml", "--limit", "node1", "-e", json.dumps(extra))
+        assert result.returncode != 0
+        assert "did not come back with the new config.toml, so the previous one was restored" \
+            in " ".join(result.stdout.split()), result.stdout[-3000:]
+        assert nodes.ok("node1", f"sha256sum {config}") == before
+        wait_for(lambda: ((r := nodes.sh("node1", "systemctl is-active containerd"))
+                          .stdout.strip() == "active", r.stdout), 60,
+                 "containerd active again with the previous config.toml")
+    finally:
+        nodes.sh("node1", f"rm -f {config}.*~")
+
+
+def test_a_unit_file_changed_behind_systemds_back_is_read_again(nodes):
+    # A run that wrote the unit file and stopped before the reload leaves systemd running the
+    # unit it read; the next converge finds nothing to write but must still reload.
+    unit = "/etc/systemd/system/kubelet.service"
+    nodes.ok("node1", f"cp {unit} /root/kubelet.service && echo '# edited' >> {unit} && "
+                      f"systemctl daemon-reload && cat /root/kubelet.service > {unit} && "
+                      "rm /root/kubelet.service")
+    assert nodes.ok("node1", "systemctl show -P NeedDaemonReload kubelet").strip() == "yes"
+    result = ansible_playbook("site.yml", "--limit", "node1")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert nodes.ok("node1", "systemctl show -P NeedDaemonReload kubelet").strip() == "no"
+    assert nodes.ok("node1", "systemctl is-active kubelet").strip() == "active"
+
+
 def test_after_a_node_restart_containerd_kubelet_and_static_pods_come_back(nodes):
     from tests.integration.conftest import hardway
 
