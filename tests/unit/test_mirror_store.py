@@ -43,6 +43,28 @@ def test_verify_names_a_corrupted_and_a_missing_file(tmp_path):
     assert {p.path for p in problems} == {kubelet.local_path, "images/pause-amd64.tar"}
 
 
+def test_the_quick_verify_reads_only_files_changed_since_they_were_found_good(tmp_path, monkeypatch):
+    mirror = fill(tmp_path)
+    read = []
+    real = store.sha256_file
+    monkeypatch.setattr(store, "sha256_file", lambda path: read.append(path) or real(path))
+    assert mirror.verify(every_byte=False)[1] == []
+    assert len(read) == len(artifacts.COMPONENTS) + 1
+    read.clear()
+    assert mirror.verify(every_byte=False)[1] == []
+    assert read == []
+    # Same size and modification time, other bytes: the change time gives it away.
+    kubelet = tmp_path / artifacts.artifact("kubelet", "amd64").local_path
+    before = kubelet.stat()
+    kubelet.write_bytes(b"kubelet byteZ")
+    os.utime(kubelet, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert [p.path for p in mirror.verify(every_byte=False)[1]] == [
+        artifacts.artifact("kubelet", "amd64").local_path]
+    assert read == [kubelet]
+    read.clear()
+    assert mirror.verify()[1] and len(read) == len(artifacts.COMPONENTS) + 1
+
+
 def test_verify_catches_a_checksum_file_that_disagrees(tmp_path):
     mirror = fill(tmp_path)
     containerd = artifacts.artifact("containerd", "amd64")

@@ -393,12 +393,13 @@ def prepare(settings: Settings, log: Log,
             with_images: bool = True, verify: bool = False) -> Mirror:
     """The mirror up to date (components and lab images rebuilt only where stale), under
     the build cache's lock: another lab may be checking or building it right now. With
-    verify, every file is checked against its checksum too."""
+    verify, every file is checked against its checksum too (a file untouched since it was
+    last found good is not read again)."""
     with exclusive(settings.cache_lock, log, "is building the mirror"):
         mirror = build(settings, log, components)
         if with_images:
             images.build_all(settings, mirror, log)
-        problems = mirror.verify()[1] if verify else []
+        problems = mirror.verify(every_byte=False)[1] if verify else []
     if problems:
         raise HardwayError("the mirror is damaged: " + "; ".join(
             f"{p.path}: {p.reason}" for p in problems) + " (run `hardway mirror build` again)")

@@ -3,6 +3,7 @@ project's own format, and an index (`index.yml`) of everything it holds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -168,24 +169,38 @@ class Mirror:
                 for arch, by_version in sorted(by_arch.items())
                 for version in sorted(by_version)]
 
-    def verify(self) -> tuple[int, list[Problem]]:
-        """Recheck every file the index names: (files checked, problems found)."""
+    def verify(self, every_byte: bool = True) -> tuple[int, list[Problem]]:
+        """Recheck every file the index names: (files checked, problems found). Without
+        every_byte, a file found good before and untouched since (same inode, size,
+        modification and change time) is not hashed again: `hardway up` checks the mirror
+        this way on every run, `hardway mirror verify` reads every byte."""
         index = self.index()
         problems: list[Problem] = []
         checked = 0
         if not self.index_path.exists():
             return 0, [Problem(str(self.index_path), "no mirror here: run `hardway mirror build` "
                                "or `hardway mirror sync` first")]
+        known = {} if every_byte else self._verified()
+        good: dict[str, dict] = {}
+
+        def digest_problem(relpath: str, want: str) -> str | None:
+            path = self.root / relpath
+            if not path.is_file():
+                return "missing or not a file"
+            stat = path.stat()
+            identity = {"sha256": want, "ino": stat.st_ino, "size": stat.st_size,
+                        "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns}
+            if known.get(relpath) != identity and (have := sha256_file(path)) != want:
+                return f"sha256 {have} but the index says {want}"
+            good[relpath] = identity
+            return None
+
         for art in self.artifacts():
             checked += 1
             want = index["checksums"][art.component][art.arch][art.version].split(":", 1)[1]
-            path = self.root / art.local_path
-            if not path.is_file():
-                problems.append(Problem(art.local_path, "missing or not a file"))
+            if problem := digest_problem(art.local_path, want):
+                problems.append(Problem(art.local_path, problem))
                 continue
-            have = sha256_file(path)
-            if have != want:
-                problems.append(Problem(art.local_path, f"sha256 {have} but the index says {want}"))
             checksum = self.root / art.local_checksum_path
             stated = art.digest_from(checksum.read_text()) if checksum.is_file() else None
             if stated != want:
@@ -194,10 +209,21 @@ class Mirror:
                                         f"expected {want}"))
         for name, entry in sorted(index["images"].items()):
             checked += 1
-            path = self.root / entry["file"]
-            if not path.is_file():
-                problems.append(Problem(entry["file"], f"missing or not a file (image {name})"))
-            elif (have := sha256_file(path)) != entry["sha256"]:
-                problems.append(Problem(entry["file"],
-                                        f"sha256 {have} but the index says {entry['sha256']}"))
+            if problem := digest_problem(entry["file"], entry["sha256"]):
+                suffix = f" (image {name})" if problem.startswith("missing") else ""
+                problems.append(Problem(entry["file"], problem + suffix))
+        with contextlib.suppress(OSError):  # a read-only mirror is checked in full each time
+            atomic_write(self._verified_path, json.dumps(good, sort_keys=True).encode())
         return checked, problems
+
+    @property
+    def _verified_path(self) -> Path:
+        return self.root / ".stamps" / "verified.json"
+
+    def _verified(self) -> dict:
+        """The files the last verify found good, as they were then."""
+        try:
+            data = json.loads(self._verified_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
