@@ -58,6 +58,8 @@ backups:
 ENTRY = {
     "path": {"type": "path", "required": True},
     "state": {"type": "str", "choices": ["file", "directory", "absent"], "default": "file"},
+    # Logged on the node like any module argument (no_log would also blank diff mode's
+    # output): no role passes a key or token here; keys are written by the pki role.
     "content": {"type": "str", "default": ""},
     "mode": {"type": "raw"},
     "owner": {"type": "str", "default": "root"},

@@ -162,7 +162,7 @@ def test_a_config_toml_containerd_cannot_start_with_is_rolled_back(nodes):
     try:
         result = ansible_playbook("site.yml", "--limit", "node1", "-e", json.dumps(extra))
         assert result.returncode != 0
-        assert "did not come back with the new config.toml, so the previous one was restored" \
+        assert "did not come back with its new config.toml, so the previous config.toml was put back" \
             in " ".join(result.stdout.split()), result.stdout[-3000:]
         assert nodes.ok("node1", f"sha256sum {config}") == before
         wait_for(lambda: ((r := nodes.sh("node1", "systemctl is-active containerd"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -20,6 +21,8 @@ from hardway.settings import HardwayError
 INDEX = "index.yml"
 VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]*")
 SHA256 = re.compile(r"[0-9a-f]{64}")
+# verify takes a file as known good only once it has been left alone this long.
+SETTLED_NS = 2_000_000_000
 REBUILD = "rebuild it with `hardway mirror build` or `hardway mirror sync`"
 
 
@@ -188,11 +191,15 @@ class Mirror:
             if not path.is_file():
                 return "missing or not a file"
             stat = path.stat()
-            identity = {"sha256": want, "ino": stat.st_ino, "size": stat.st_size,
-                        "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns}
+            identity = {"sha256": want, "dev": stat.st_dev, "ino": stat.st_ino,
+                        "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                        "ctime_ns": stat.st_ctime_ns}
             if known.get(relpath) != identity and (have := sha256_file(path)) != want:
                 return f"sha256 {have} but the index says {want}"
-            good[relpath] = identity
+            # A file changed in the last seconds may change again within the same clock
+            # tick, unseen: it is read again next time.
+            if time.time_ns() - stat.st_ctime_ns > SETTLED_NS:
+                good[relpath] = identity
             return None
 
         for art in self.artifacts():
