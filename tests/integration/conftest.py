@@ -88,6 +88,8 @@ def wait_for(condition, deadline: float, what: str, interval: float = 0.5):
 
 
 class TestLab:
+    __test__ = False  # a helper, not tests for pytest to collect
+
     def __init__(self) -> None:
         self.settings = Settings.from_env(TEST_ENV)
         self.lab = LocalLab(self.settings, lambda _: None)
