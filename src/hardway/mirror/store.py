@@ -186,10 +186,10 @@ class Mirror:
         known = {} if every_byte else self._verified()
         good: dict[str, dict] = {}
 
-        def digest_problem(relpath: str, want: str) -> str | None:
+        def digest_problem(relpath: str, want: str, what: str = "") -> str | None:
             path = self.root / relpath
             if not path.is_file():
-                return "missing or not a file"
+                return "missing or not a file" + what
             stat = path.stat()
             identity = {"sha256": want, "dev": stat.st_dev, "ino": stat.st_ino,
                         "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
@@ -216,11 +216,11 @@ class Mirror:
                                         f"expected {want}"))
         for name, entry in sorted(index["images"].items()):
             checked += 1
-            if problem := digest_problem(entry["file"], entry["sha256"]):
-                suffix = f" (image {name})" if problem.startswith("missing") else ""
-                problems.append(Problem(entry["file"], problem + suffix))
-        with contextlib.suppress(OSError):  # a read-only mirror is checked in full each time
-            atomic_write(self._verified_path, json.dumps(good, sort_keys=True).encode())
+            if problem := digest_problem(entry["file"], entry["sha256"], f" (image {name})"):
+                problems.append(Problem(entry["file"], problem))
+        if good != known:
+            with contextlib.suppress(OSError):  # a read-only mirror is checked in full each time
+                atomic_write(self._verified_path, json.dumps(good, sort_keys=True).encode())
         return checked, problems
 
     @property
