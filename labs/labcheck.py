@@ -16,6 +16,7 @@ import re
 import secrets
 import shlex
 from contextlib import suppress
+from datetime import datetime
 from functools import cached_property
 
 MANIFESTS = "/etc/kubernetes/manifests"
@@ -43,6 +44,13 @@ def _begun(status: dict) -> bool:
     """Has the kubelet begun on this pod? One it has not is Pending with no start time (it
     waits, say, for an old copy of the same pod to stop)."""
     return bool(status.get("startTime")) or status.get("phase", "Pending") != "Pending"
+
+
+def _began_at(status: dict) -> int | None:
+    """When the kubelet began the pod (its startTime), in seconds since the epoch."""
+    with suppress(KeyError, TypeError, ValueError):
+        return int(datetime.fromisoformat(status["startTime"]).timestamp())
+    return None
 
 
 class Node:
@@ -73,11 +81,12 @@ class Node:
         for line in parts[4].strip().splitlines():
             stamp, _, path = line.partition(" ")
             self.changed[path] = int(stamp)
-        # The pods the kubelet wants now: uid -> (pod name, has it begun on the pod);
+        # The pods the kubelet wants now: uid -> (pod name, has it begun on the pod, when);
         # None if it does not answer.
-        self.wanted: dict[str, tuple[str, bool]] | None = None
+        self.wanted: dict[str, tuple[str, bool, int | None]] | None = None
         with suppress(ValueError, KeyError, TypeError, AttributeError):
-            self.wanted = {p["metadata"]["uid"]: (p["metadata"]["name"], _begun(p.get("status") or {}))
+            self.wanted = {p["metadata"]["uid"]: (p["metadata"]["name"], _begun(p.get("status") or {}),
+                                                  _began_at(p.get("status") or {}))
                            for p in json.loads(parts[5])["items"] or []}
 
     # -- what changed lately --------------------------------------------------------
@@ -119,7 +128,15 @@ class Node:
         if any(p["state"] == "SANDBOX_READY" and self.leaving(p) for p in self.sandboxes(name)):
             return True
         wanted = f"{name}-{self.name}"
-        return any(pod == wanted and not begun for pod, begun in (self.wanted or {}).values())
+        return any(pod == wanted and not begun for pod, begun, _ in (self.wanted or {}).values())
+
+    def begun_lately(self, name: str) -> bool:
+        """Did the kubelet begin the pod so lately that it may still be making its sandbox?
+        (It begins a replacement only once the old copy has stopped, which can be long after
+        the manifest changed.)"""
+        wanted = f"{name}-{self.name}"
+        return any(pod == wanted and began is not None and self.now - began < SETTLE
+                   for pod, _, began in (self.wanted or {}).values())
 
     def containers_of(self, name: str, container: str | None = None) -> list[dict]:
         pod = self.pod(name)
@@ -158,7 +175,8 @@ class Node:
         if found:
             return found
         pod = self.pod(name)
-        young = pod is not None and self.now - int(pod["createdAt"]) // 10**9 < SETTLE
+        young = (pod is not None and self.now - int(pod["createdAt"]) // 10**9 < SETTLE) \
+            or self.begun_lately(name)
         # A container that ran and exited is crashing, not starting.
         crashed = any(c["state"] == "CONTAINER_EXITED" for c in self.containers_of(name, container))
         declared = pod is not None or self.manifest_for(name) is not None

@@ -13,6 +13,9 @@ import yaml
 
 from hardway import labs
 from hardway.settings import HardwayError, UsageError
+from tests.conftest import filter_plugin
+
+lab_pods = filter_plugin("lab_pods")
 
 FOLDERS = sorted(p.parent for p in labs.LABS.glob("*/lab.yml"))
 # Files a lab folder may hold (labs/README.md describes each).
@@ -232,3 +235,21 @@ def test_results_keep_the_first_failure_and_tell_starting_from_failing():
     assert results["node2"].starting and not results["node2"].passed
     assert results["node3"].passed and results["node3"].reason == ""
     assert json.loads(json.dumps(results["node2"].as_dict()))["starting"] is True
+
+
+def seen(*sandboxes: tuple[str, str, str], running: tuple[str, ...] = ()) -> list[str]:
+    """A node's two lines for lab_pods_waiting: ready sandboxes (id, pod, run), running ones."""
+    pods = [{"id": i, "labels": {"hardway-pod": pod}, "annotations": {"hardway-lab/run": run}}
+            for i, pod, run in sandboxes]
+    return [json.dumps({"items": pods}), json.dumps({"containers": [{"podSandboxId": i} for i in running]})]
+
+
+def test_a_solution_waits_for_the_copy_of_its_own_run_not_an_old_one():
+    waiting = lab_pods.lab_pods_waiting
+    old = ("sb-old", "busybox-pod", "111")
+    assert waiting(seen(old, running=("sb-old",)), ["busybox-pod"], "222") == ["busybox-pod"]
+    new = ("sb-new", "busybox-pod", "222")
+    assert waiting(seen(old, new, running=("sb-old",)), ["busybox-pod"], "222") == ["busybox-pod"]
+    assert waiting(seen(old, new, running=("sb-new",)), ["busybox-pod", "busybox-host"], 222) \
+        == ["busybox-host"]
+    assert waiting(["crictl: connection refused"], ["busybox-pod"], "222") == ["busybox-pod"]
