@@ -318,9 +318,9 @@ def ping(address, timeout=1.0):
 KUBECTL_SCRIPT = """
 import json, subprocess, time
 KUBECTL = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.kubeconfig", "--request-timeout=2s"]
-def run(*args):
+def run(*args, timeout=5):
     try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return 1, "", str(exc)
     return out.returncode, out.stdout, out.stderr.strip()
@@ -363,6 +363,12 @@ TLS_TROUBLE = (
      "nothing listens there: is the service running (`systemctl status <it>`)?"),
     ("was refused",
      "nothing listens there: is the service running (`systemctl status <it>`)?"),
+    ("failing checks: etcd",
+     "the API server cannot reach etcd: is etcd running (`systemctl status etcd`), and do "
+     "kube-apiserver's --etcd-servers and etcd client certificate match it?"),
+    ("Client.Timeout exceeded",
+     "no answer in time: is the API server running, and can it reach etcd? (`kubectl get --raw "
+     "/readyz` names its failing checks)"),
     ("deadline exceeded",
      "no answer in time: is the service running, and does it take TLS with a client "
      "certificate (etcd does)?"),

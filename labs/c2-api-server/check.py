@@ -4,11 +4,16 @@ in Pending with no node: no scheduler has placed it, and nobody placed it by han
 import pytest
 from labcheck import KUBECTL_SCRIPT, explain, look
 
-SCRIPT = KUBECTL_SCRIPT + """
+SCRIPT = KUBECTL_SCRIPT + r"""
+import re
 seen = {}
-rc, out, err = run(*KUBECTL, "get", "--raw", "/readyz")
+# Long enough for the API server's own checks to give up (etcd's takes 2 s), so that it
+# answers with the ones that failed: "[-]etcd failed: reason withheld".
+rc, out, err = run(*KUBECTL, "get", "--raw", "/readyz", "--request-timeout=8s", timeout=10)
 seen["ready"] = out.strip() if rc == 0 else None
-seen["ready_error"] = (err.splitlines() or [""])[-1][:300]
+failing = re.findall(r"\[-\]([\w/.:-]+) failed", err)
+seen["ready_error"] = ("/readyz names failing checks: " + ", ".join(failing) if failing
+                       else (err.splitlines() or [""])[-1][:300])
 seen["apiserver"] = run("systemctl", "is-active", "kube-apiserver")[1].strip()
 seen["scheduler"] = run("systemctl", "is-active", "kube-scheduler")[1].strip()
 if seen["ready"] is not None:

@@ -21,15 +21,22 @@ expect about 25 minutes (walks measured alone: c2 48 s, c3 167 s, c5 206 s).
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 from hardway import labs
 from tests.integration.conftest import TEST_ENV, TestLab, ansible_playbook, hardway, wait_for
-from tests.integration.walk import walk
+from tests.integration.walk import check, node_result, walk
 
 CP, CLASSMATE = "node1", "node2"
 CONTROL_LABS = [lab.id for lab in labs.all_labs() if lab.part == "control"]
@@ -196,6 +203,83 @@ def test_a_second_converge_changes_nothing(cp_lab, mode):
 @pytest.mark.parametrize("lab_id", CONTROL_LABS)
 def test_each_lab_fails_its_start_and_a_mistake_and_passes_a_variant_and_the_solution(cp_lab, lab_id):
     walk(cp_lab, lab_id)
+
+
+def serving_certificate(addresses: list[str], valid_days: tuple[int, int]) -> tuple[str, str]:
+    """A serving certificate (PEM) for the IP `addresses`, signed by the test lab's own CA
+    and valid from valid_days[0] to valid_days[1] days from now, and its new key (PEM)."""
+    ca_dir = Path(TEST_ENV["HARDWAY_INVENTORY"]) / "pki" / CP
+    ca = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey), type(ca_key)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+            .issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now + datetime.timedelta(days=valid_days[0]))
+            .not_valid_after(now + datetime.timedelta(days=valid_days[1]))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+SERVING = f"{PKI}/kube-apiserver"
+
+
+def swap_serving_certificate(addresses: list[str], valid_days: tuple[int, int]) -> str:
+    cert, key = serving_certificate(addresses, valid_days)
+    return (f"cp -p {SERVING}.crt {SERVING}.crt.good && cp -p {SERVING}.key {SERVING}.key.good && "
+            f"printf '%s' '{cert}' > {SERVING}.crt && printf '%s' '{key}' > {SERVING}.key && "
+            "systemctl restart kube-apiserver")
+
+
+RESTORE_SERVING = (f"mv {SERVING}.crt.good {SERVING}.crt && mv {SERVING}.key.good {SERVING}.key && "
+                   "systemctl restart kube-apiserver")
+# A fault a student meets on lab c2's solved node: (how to cause it, how to undo it, what
+# the check's reason must say: the observation or what it points at).
+FAULTS = {
+    "etcd stopped": ("systemctl stop etcd", "systemctl start etcd", "cannot reach etcd"),
+    # It stays stopped while the controller manager and the scheduler restart (their units
+    # are ordered after it, and no longer pull it in). It takes longer to stop than a lab
+    # node's 10 s: killed, systemd calls it failed.
+    "the API server stopped": ("systemctl stop kube-apiserver", "systemctl start kube-apiserver",
+                               "journalctl -u kube-apiserver"),
+    # Made for the node's own address only: the admin's kubeconfig asks for 127.0.0.1.
+    "a serving certificate without 127.0.0.1": (
+        "node address", RESTORE_SERVING, "does not name the address asked for"),
+    "an expired serving certificate": ("expired", RESTORE_SERVING, "openssl x509 -noout -dates"),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_fault_in_the_control_plane_shows_in_the_checks_reason(cp_lab, fault):
+    cause, undo, words = FAULTS[fault]
+    hardway("lab", "solve", "c2", "--limit", CP)
+    if cause == "node address":
+        cause = swap_serving_certificate([cp_lab.node(CP).address], (-1, 30))
+    elif cause == "expired":
+        cause = swap_serving_certificate([cp_lab.node(CP).address, "127.0.0.1"], (-30, -1))
+
+    def reason() -> tuple[bool, str]:
+        result = node_result(check("c2", settle=False))
+        return words in result["reason"], result["reason"]
+
+    cp_lab.ok(CP, cause)
+    try:
+        wait_for(reason, 60, f"lab c2's check to name the fault ({words})", interval=2)
+    finally:
+        cp_lab.ok(CP, undo)
+
+    def passes() -> tuple[bool, str]:
+        result = node_result(check("c2", settle=False))
+        return result["passed"], result["reason"]
+
+    wait_for(passes, 90, f"lab c2's check to pass once {fault} is undone", interval=2)
 
 
 def test_a_reset_gives_back_the_provisioned_control_plane_node(cp_lab, provisioned_kubelet):

@@ -132,6 +132,10 @@ KUBECTL_EXPIRED = ("Unable to connect to the server: tls: failed to verify certi
     ("Unable to connect to the server: tls: failed to verify certificate: x509: certificate is "
      "valid for 10.81.0.11, 127.0.0.1, not 10.81.0.99", "does not name the address"),
     ("error: You must be logged in to the server (Unauthorized)", "not signed by this control"),
+    # etcd stopped, asked with lab c2's long timeout and with the others' 2 s.
+    ("/readyz names failing checks: etcd, etcd-readiness", "cannot reach etcd"),
+    ("Unable to connect to the server: net/http: request canceled (Client.Timeout exceeded while "
+     "awaiting headers)", "can it reach etcd"),
 ])
 def test_a_control_plane_client_error_says_what_it_points_at(error, words):
     reason = explain(error)
