@@ -61,7 +61,6 @@ def play(tmp_path, loopback, cache, install, push, *args):
         "download_push": push,
     }
     plays = [{"name": "Download role", "hosts": "all", "gather_facts": True,
-              "gather_subset": ["!all"],
               "roles": [{"role": "download"}]}]
     return playbook.run(tmp_path, plays, {"node": {}}, variables, *args)
 

@@ -6,7 +6,6 @@ from tests.unit import playbook
 
 # The preflight gathers facts: the artifact assert that follows needs the architecture.
 PLAY = [{"name": "Only the kubelet assert", "hosts": "all", "gather_facts": True,
-         "gather_subset": ["min"],
          "tasks": [{"name": "Assert", "ansible.builtin.include_role": {
              "name": "kubelet", "tasks_from": "assert.yml"}}]}]
 ADDRESSES = {"default": None, "loopback": "127.0.0.1", "other_loopback": "127.0.1.1",

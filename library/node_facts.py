@@ -1,0 +1,101 @@
+#!/usr/bin/python
+"""The facts the roles use, read from a node in one module run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: node_facts
+short_description: The facts the roles use, in one module run
+description:
+  - The plays' fact module (ansible.cfg, facts_modules), in place of setup. It gives the
+    few facts of setup's min subset the roles read (system, kernel, architecture,
+    hostname, distribution, os_family) and, under hardway_node, what the roles would
+    otherwise each read with a command of their own (docs/provisioning.md, "A converge
+    with nothing to do").
+  - Read once per play, before any role changes the node: only what no role of the
+    same run changes before reading it belongs here.
+options: {}
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: >-
+    system, kernel, architecture, hostname, distribution, distribution_version,
+    os_family; hardway_node with modules_dir (the running kernel has a modules folder),
+    cgroup_fs and containerd_fs (stat -f's type names of /sys/fs/cgroup and of
+    /var/lib/containerd, or of its nearest existing parent), cap_bnd (this process's
+    capability bounding set, hex), swap_on (a swap device is in use) and packages (the
+    names of the installed Debian packages).
+  type: dict
+  returned: always
+"""
+
+
+def os_release() -> dict[str, str]:
+    fields = {}
+    try:
+        with open("/etc/os-release", encoding="utf-8") as handle:
+            for line in handle:
+                key, sep, value = line.strip().partition("=")
+                if sep:
+                    fields[key] = value.strip().strip("\"'")
+    except OSError:
+        pass
+    return fields
+
+
+def status_field(name: str) -> str:
+    with open("/proc/self/status", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith(name + ":"):
+                return line.split(":", 1)[1].strip()
+    return ""
+
+
+def existing(path: str) -> str:
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+
+    def out(*argv: str) -> str:
+        rc, stdout, _ = module.run_command(list(argv))
+        return stdout.strip() if rc == 0 else ""
+
+    release = os_release()
+    family = "Debian" if "debian" in (release.get("ID", ""), *release.get("ID_LIKE", "").split()) \
+        else release.get("ID", "").capitalize()
+    with open("/proc/swaps", encoding="utf-8") as handle:
+        swap_on = len(handle.read().strip().splitlines()) > 1
+    packages = out("dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package}\n")
+    module.exit_json(changed=False, ansible_facts={
+        "system": platform.system(),
+        "kernel": platform.release(),
+        "architecture": platform.machine(),
+        "hostname": socket.gethostname().split(".")[0],
+        "distribution": release.get("NAME", "").split(" ")[0] or platform.system(),
+        "distribution_version": release.get("VERSION_ID", ""),
+        "os_family": family,
+        "hardway_node": {
+            "modules_dir": os.path.isdir(f"/lib/modules/{platform.release()}"),
+            "cgroup_fs": out("stat", "-f", "-c", "%T", "/sys/fs/cgroup"),
+            "containerd_fs": out("stat", "-f", "-c", "%T", existing("/var/lib/containerd")),
+            "cap_bnd": status_field("CapBnd"),
+            "swap_on": swap_on,
+            "packages": sorted(line.split()[1] for line in packages.splitlines()
+                               if line.startswith("ii ") and len(line.split()) == 2),
+        },
+    })
+
+
+if __name__ == "__main__":
+    main()

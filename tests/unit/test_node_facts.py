@@ -1,0 +1,54 @@
+"""library/node_facts.py, the plays' fact module: run as Ansible runs it, on this host, and
+compared with what the host's own tools say."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+MODULE = REPO / "library" / "node_facts.py"
+
+
+def node_facts(tmp_path: Path) -> dict:
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"_ansible_tmpdir": str(tmp_path)}}))
+    result = subprocess.run([sys.executable, str(MODULE), str(args_file)],
+                            capture_output=True, text=True)
+    return json.loads(result.stdout)
+
+
+def sh(command: str) -> str:
+    return subprocess.run(command, shell=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_the_facts_the_roles_read_match_the_hosts_own_tools(tmp_path):
+    result = node_facts(tmp_path)
+    assert not result.get("failed") and not result["changed"], result
+    facts = result["ansible_facts"]
+    assert (facts["system"], facts["kernel"], facts["architecture"]) == \
+        (platform.system(), sh("uname -r"), sh("uname -m"))
+    assert facts["hostname"] == sh("hostname -s")
+    release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines()
+                   if "=" in line)
+    assert facts["distribution"] == release["NAME"].strip('"').split()[0]
+    assert facts["os_family"] == "Debian"  # the machines the suite runs on: Debian
+    node = facts["hardway_node"]
+    assert node["modules_dir"] == Path(f"/lib/modules/{sh('uname -r')}").is_dir()
+    assert node["cgroup_fs"] == sh("stat -f -c %T /sys/fs/cgroup")
+    assert node["cap_bnd"] == sh("grep '^CapBnd:' /proc/self/status | cut -f2")
+    assert node["swap_on"] == (len(Path("/proc/swaps").read_text().strip().splitlines()) > 1)
+    assert {"python3", "dpkg"} <= set(node["packages"])
+    assert "hardway-not-a-package" not in node["packages"]
+
+
+def test_containerds_filesystem_is_read_where_its_folder_will_be(tmp_path):
+    # On a fresh node /var/lib/containerd does not exist yet: the filesystem it will be
+    # made on decides the snapshotter on the first converge already.
+    expected = sh("p=/var/lib/containerd; while [ ! -e $p ]; do p=$(dirname $p); done; "
+                  "stat -f -c %T $p")
+    assert node_facts(tmp_path)["ansible_facts"]["hardway_node"]["containerd_fs"] == expected
