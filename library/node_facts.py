@@ -50,11 +50,18 @@ def os_release() -> dict[str, str]:
     return fields
 
 
+def read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
 def status_field(name: str) -> str:
-    with open("/proc/self/status", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith(name + ":"):
-                return line.split(":", 1)[1].strip()
+    for line in read("/proc/self/status").splitlines():
+        if line.startswith(name + ":"):
+            return line.split(":", 1)[1].strip()
     return ""
 
 
@@ -68,14 +75,19 @@ def main() -> None:
     module = AnsibleModule(argument_spec={}, supports_check_mode=True)
 
     def out(*argv: str) -> str:
-        rc, stdout, _ = module.run_command(list(argv))
+        """The command's output, or "" where it fails or the node lacks it (a system the
+        roles do not support: their assert says so, after the facts)."""
+        program = module.get_bin_path(argv[0])
+        if program is None:
+            return ""
+        rc, stdout, _ = module.run_command([program, *argv[1:]])
         return stdout.strip() if rc == 0 else ""
 
     release = os_release()
     family = "Debian" if "debian" in (release.get("ID", ""), *release.get("ID_LIKE", "").split()) \
         else release.get("ID", "").capitalize()
-    with open("/proc/swaps", encoding="utf-8") as handle:
-        swap_on = len(handle.read().strip().splitlines()) > 1
+    # /proc/swaps lists one device per line under its header.
+    swap_on = len(read("/proc/swaps").strip().splitlines()) > 1
     packages = out("dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package}\n")
     module.exit_json(changed=False, ansible_facts={
         "system": platform.system(),

@@ -25,6 +25,7 @@ import datetime
 import ipaddress
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -240,20 +241,24 @@ def swap_serving_certificate(addresses: list[str], valid_days: tuple[int, int]) 
 
 RESTORE_SERVING = (f"mv {SERVING}.crt.good {SERVING}.crt && mv {SERVING}.key.good {SERVING}.key && "
                    "systemctl restart kube-apiserver")
+# Undone as a student would: `hardway lab solve c2` resets first, and the reset starts what
+# the student stopped before it deletes anything through the API server.
+SOLVE_AGAIN = "hardway lab solve c2"
 # A fault a student meets on lab c2's solved node: (how to cause it, how to undo it, what
 # the check's reason must say: the observation or what it points at).
 FAULTS = {
-    "etcd stopped": ("systemctl stop etcd", "systemctl start etcd", "cannot reach etcd"),
-    # It stays stopped while the controller manager and the scheduler restart (their units
-    # are ordered after it, and no longer pull it in). It takes longer to stop than a lab
-    # node's 10 s: killed, systemd calls it failed.
-    "the API server stopped": ("systemctl stop kube-apiserver", "systemctl start kube-apiserver",
+    "etcd stopped": ("systemctl stop etcd", SOLVE_AGAIN, "cannot reach etcd"),
+    # It takes longer to stop than a lab node's 10 s: killed, systemd calls it failed.
+    "the API server stopped": ("systemctl stop kube-apiserver", SOLVE_AGAIN,
                                "journalctl -u kube-apiserver"),
     # Made for the node's own address only: the admin's kubeconfig asks for 127.0.0.1.
     "a serving certificate without 127.0.0.1": (
         "node address", RESTORE_SERVING, "does not name the address asked for"),
     "an expired serving certificate": ("expired", RESTORE_SERVING, "openssl x509 -noout -dates"),
 }
+# Long enough for the controller manager to lose the API server, exit and be restarted
+# (its unit once pulled a stopped API server back in 17 s after the stop).
+STAYS_STOPPED = 30
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -269,11 +274,20 @@ def test_a_fault_in_the_control_plane_shows_in_the_checks_reason(cp_lab, fault):
         result = node_result(check("c2", settle=False))
         return words in result["reason"], result["reason"]
 
-    cp_lab.ok(CP, cause)
     try:
+        began = time.monotonic()
+        cp_lab.ok(CP, cause)
         wait_for(reason, 60, f"lab c2's check to name the fault ({words})", interval=2)
+        if cause.startswith("systemctl stop "):
+            time.sleep(max(0.0, STAYS_STOPPED - (time.monotonic() - began)))
+            unit = cause.removeprefix("systemctl stop ")
+            state = cp_lab.sh(CP, f"systemctl is-active {unit}").stdout.strip()
+            assert state != "active", f"{unit} was started again by itself after the student stopped it"
     finally:
-        cp_lab.ok(CP, undo)
+        if undo == SOLVE_AGAIN:
+            hardway("lab", "solve", "c2", "--limit", CP)
+        else:
+            cp_lab.ok(CP, undo)
 
     def passes() -> tuple[bool, str]:
         result = node_result(check("c2", settle=False))

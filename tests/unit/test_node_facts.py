@@ -52,3 +52,12 @@ def test_containerds_filesystem_is_read_where_its_folder_will_be(tmp_path):
     expected = sh("p=/var/lib/containerd; while [ ! -e $p ]; do p=$(dirname $p); done; "
                   "stat -f -c %T $p")
     assert node_facts(tmp_path)["ansible_facts"]["hardway_node"]["containerd_fs"] == expected
+
+
+def test_a_node_without_the_tools_still_gives_its_facts(tmp_path, monkeypatch):
+    # Gathering must not fail on a system the roles do not support: their assert says so.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = node_facts(tmp_path)
+    assert not result.get("failed"), result
+    node = result["ansible_facts"]["hardway_node"]
+    assert (node["packages"], node["cgroup_fs"], node["containerd_fs"]) == ([], "", "")
