@@ -37,25 +37,21 @@ ansible_facts:
 """
 
 
-def os_release() -> dict[str, str]:
-    fields = {}
-    try:
-        with open("/etc/os-release", encoding="utf-8") as handle:
-            for line in handle:
-                key, sep, value = line.strip().partition("=")
-                if sep:
-                    fields[key] = value.strip().strip("\"'")
-    except OSError:
-        pass
-    return fields
-
-
 def read(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
             return handle.read()
     except OSError:
         return ""
+
+
+def os_release() -> dict[str, str]:
+    fields = {}
+    for line in read("/etc/os-release").splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep:
+            fields[key] = value.strip().strip("\"'")
+    return fields
 
 
 def status_field(name: str) -> str:
