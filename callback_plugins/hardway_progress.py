@@ -3,7 +3,8 @@ named by HARDWAY_PROGRESS_FILE. Enabled only by hardway (ANSIBLE_CALLBACKS_ENABL
 
 Events: {"event": "task", "stage": ...}, {"event": "result", "host", "stage", "status",
 "task", "msg", "stdout"} and, at the end, {"event": "stats", "hosts": {host: {failures, ...}}}.
-The stage of a task is its play's `progress_stage` variable, else its role, else "facts".
+The stage of a task is its play's `progress_stage` variable, else its role (under the name
+the play's `progress_stage_names` gives it, if any), else "facts".
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class CallbackModule(CallbackBase):
         path = os.environ.get("HARDWAY_PROGRESS_FILE")
         self._out = open(path, "a", buffering=1) if path else None  # noqa: SIM115 - kept open
         self._play = ""
+        self._names: dict = {}
 
     def _emit(self, **event) -> None:
         if self._out:
@@ -42,10 +44,13 @@ class CallbackModule(CallbackBase):
 
     def _stage(self, task) -> str:
         role = task._role.get_name() if task._role else ""
-        return self._play or role or "facts"
+        return self._play or str(self._names.get(role, role)) or "facts"
 
     def v2_playbook_on_play_start(self, play) -> None:
-        self._play = str(play.get_vars().get("progress_stage", ""))
+        play_vars = play.get_vars()
+        self._play = str(play_vars.get("progress_stage", ""))
+        names = play_vars.get("progress_stage_names", {})
+        self._names = names if isinstance(names, dict) else {}
 
     def v2_playbook_on_task_start(self, task, is_conditional) -> None:
         self._emit(event="task", stage=self._stage(task), task=task.get_name())

@@ -21,10 +21,10 @@ from hardway.settings import REPO, HardwayError
 # site.yml's stages in order; class.yml adds its last check.
 STAGES = ("preflight", "node_prereqs", "download", "runc", "cni_plugins", "crictl", "containerd",
           "lab_images", "kubelet", "cni_config")
-# site.yml's control_plane play, on the hosts in that group. Its download comes first among
-# the stages, so on a control plane's node the node play's own download counts as node_prereqs.
-CONTROL_PLANE_STAGES = ("pki", "download", "etcd", "kube_apiserver", "kube_controller_manager",
-                        "kube_scheduler")
+# site.yml's control_plane play, only on the hosts in that group (its download role is
+# named apart by the play's progress_stage_names).
+CONTROL_PLANE_STAGES = ("pki", "control_plane_download", "etcd", "kube_apiserver",
+                        "kube_controller_manager", "kube_scheduler")
 # class.yml ends with a check of its own on each machine.
 CLASS_END = ("ready",)
 # Runs kept per kind in a state folder: enough to compare today's with yesterday's.
@@ -40,11 +40,14 @@ def site_stages(control_plane: bool, after: tuple[str, ...] = ()) -> tuple[str, 
 
 class Progress:
     """What the events say so far: per host, the stage of its last result, whether that
-    result was a failure (a rescued failure is followed by more results), and why."""
+    result was a failure (a rescued failure is followed by more results), and why. Only
+    the control_plane_hosts go through the control plane's stages."""
 
-    def __init__(self, hosts: list[str], stages: tuple[str, ...] = STAGES):
+    def __init__(self, hosts: list[str], stages: tuple[str, ...] = STAGES,
+                 control_plane_hosts: tuple[str, ...] = ()):
         self.hosts = hosts
         self.stages = stages
+        self.control_plane_hosts = control_plane_hosts
         self.reached: dict[str, int] = {}
         self.down: set[str] = set()
         self.failure: dict[str, tuple[str, str, str]] = {}  # host -> (stage, task, msg)
@@ -58,7 +61,6 @@ class Progress:
         if event["event"] != "result":
             return
         host = event["host"]
-        # A stage met again later (the control plane's download) leaves the host where it was.
         if event["stage"] in self.stages:
             self.reached[host] = max(self.reached.get(host, 0), self.stages.index(event["stage"]))
         if event["status"] in ("failed", "unreachable"):
@@ -68,12 +70,15 @@ class Progress:
             self.down.discard(host)
 
     def stage_rows(self) -> list[tuple[str, int, int, int]]:
-        """Per stage: hosts past it, hosts working in it, hosts stopped in it."""
+        """Per stage: hosts past it, hosts working in it, hosts stopped in it (of the hosts
+        that go through it)."""
         rows = []
         for index, stage in enumerate(self.stages):
-            at = [h for h in self.hosts if self.reached.get(h, -1) == index]
+            hosts = [h for h in self.hosts
+                     if stage not in CONTROL_PLANE_STAGES or h in self.control_plane_hosts]
+            at = [h for h in hosts if self.reached.get(h, -1) == index]
             stopped = [h for h in at if h in self.down]
-            past = sum(1 for h in self.hosts if self.reached.get(h, -1) > index)
+            past = sum(1 for h in hosts if self.reached.get(h, -1) > index)
             if self.stats is not None:
                 past += len(at) - len(stopped)
                 working = 0
@@ -134,8 +139,8 @@ def _prune(folder: Path, kind: str) -> None:
 
 
 def run(command: list[str], *, hosts: list[str], stages: tuple[str, ...], state: Path, kind: str,
-        what: str, show: Callable[[Progress], None],
-        log: Callable[[str], None]) -> tuple[Progress, Path]:
+        what: str, show: Callable[[Progress], None], log: Callable[[str], None],
+        control_plane_hosts: tuple[str, ...] = ()) -> tuple[Progress, Path]:
     """Run an ansible-playbook command to its end; the progress it made and its log file.
     Raises only when the playbook ended before any host finished (it could not start, or
     its input was refused): the log's last line says why."""
@@ -146,7 +151,7 @@ def run(command: list[str], *, hosts: list[str], stages: tuple[str, ...], state:
     log(f"{what}; Ansible's output: {output}")
     process = start(command, what=what, log=output, tied=True, cwd=REPO,
                     env=dict(ansible_env(events), ANSIBLE_NOCOLOR="1"))
-    progress = Progress(hosts, stages)
+    progress = Progress(hosts, stages, control_plane_hosts)
     stop = threading.Event()
     reader = threading.Thread(target=_tail, args=(events, progress, stop), daemon=True)
     reader.start()

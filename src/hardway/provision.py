@@ -49,12 +49,14 @@ def write_mirror_vars(settings: Settings, mirror: Mirror) -> Path:
     return path
 
 
-def provision(settings: Settings, names: list[str], show: Show, log: Log) -> None:
+def provision(settings: Settings, names: list[str], control_plane_names: list[str], show: Show,
+              log: Log) -> None:
     """site.yml on the lab's nodes, its progress shown; one line naming the fix if it fails."""
     command = [tool("ansible-playbook"), "-i", str(settings.inventory / "hosts.yml"),
                str(REPO / "site.yml")]
     progress, output = playbook.run(command, hosts=names,
                                     stages=playbook.site_stages(settings.control_plane),
+                                    control_plane_hosts=tuple(control_plane_names),
                                     state=settings.state / "provision", kind="site", show=show,
                                     log=log, what=f"provisioning {len(names)} node(s) with site.yml")
     bad = [(name, progress.outcome(name)) for name in names if progress.outcome(name) != "ok"]
@@ -102,5 +104,6 @@ def up(settings: Settings, count: int | None, log: Log, show: Show, site: bool =
     log(f"serving the mirror at {serve.start_background(settings)}")
     if not site:
         return []
-    provision(settings, [node.name for node in nodes], show, log)
+    provision(settings, [node.name for node in nodes],
+              [node.name for node in lab.control_plane_nodes(nodes)], show, log)
     return [health(lab, node) for node in nodes]

@@ -47,11 +47,12 @@ def the_class(host_before) -> Iterator[LocalClass]:
 
 def test_class_up_provisions_the_control_plane_on_the_first_machine_only(the_class):
     assert the_class.first_up.returncode == 0, the_class.first_up.stdout + the_class.first_up.stderr
-    # Its progress shows the control plane's stages, first of them the CA's (ada-2 has none,
-    # so it is past them as soon as it is past the preflight).
-    for stage in ("pki", "etcd", "kube_apiserver", "kube_scheduler"):
-        assert f"stage {stage}: " in the_class.first_up.stderr, the_class.first_up.stderr
-    assert "stage pki: 1 machine(s) through" in the_class.first_up.stderr, the_class.first_up.stderr
+    # Its progress shows the control plane's stages, counting only ada-1 (ada-2 runs none of
+    # them), then the node's on both.
+    for stage in ("pki", "control_plane_download", "etcd", "kube_apiserver", "kube_scheduler"):
+        assert f"stage {stage}: 1 machine(s) through\n" in the_class.first_up.stderr, \
+            the_class.first_up.stderr
+    assert "stage kubelet: 2 machine(s) through\n" in the_class.first_up.stderr
     assert (the_class.folder / "k8s/pki/ada-1").is_dir()
     assert not (the_class.folder / "k8s/pki/ada-2").exists()
 

@@ -300,9 +300,9 @@ def test_a_class_with_a_control_plane_has_one_per_student_on_their_first_machine
     groups = load_yaml(hosts.read_text())["all"]["children"]
     assert list(groups["control_plane"]["hosts"]) == ["ada-1", "bob-1", "cy-1"]
     classroom = Classroom.open(settings(tmp_path, monkeypatch), "k8s-101")
-    assert classroom.has_control_plane()
+    assert classroom.control_plane_machines() == ["ada-1", "bob-1", "cy-1"]
     # class up shows the control plane's stages, after the preflight and before the node's.
-    stages = site_stages(classroom.has_control_plane(), CLASS_END)
+    stages = site_stages(True, CLASS_END)
     assert stages[:1 + len(CONTROL_PLANE_STAGES)] == ("preflight", *CONTROL_PLANE_STAGES)
     assert stages[-1] == "ready"
 
@@ -316,7 +316,7 @@ def test_a_class_with_a_control_plane_has_one_per_student_on_their_first_machine
     # Without --control-plane, no group: class.yml's control-plane play touches no machine.
     init(tmp_path, monkeypatch, HEADER + "ada,192.0.2.11,,,,\n", force=True)
     assert "control_plane" not in load_yaml(hosts.read_text())["all"]["children"]
-    assert not classroom.has_control_plane()
+    assert classroom.control_plane_machines() == []
 
 
 def test_a_control_plane_with_nothing_to_verify_it_against_is_refused_before_writing(

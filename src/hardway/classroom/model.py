@@ -108,8 +108,8 @@ class Classroom:
                                "--force`") from None
         return hosts
 
-    def has_control_plane(self) -> bool:
-        return bool(self._group("control_plane"))
+    def control_plane_machines(self) -> list[str]:
+        return list(self._group("control_plane"))
 
     def machines(self) -> list[ClassMachine]:
         hosts = self._group("lab_nodes")

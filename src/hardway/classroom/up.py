@@ -63,8 +63,9 @@ def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int 
                "-e", f"download_controller_cache_dir={settings.cache / 'class-downloads'}"]
     if retry_failed:
         command += ["--limit", ",".join(names)]
-    stages = site_stages(classroom.has_control_plane(), CLASS_END)
-    progress, _ = playbook.run(command, hosts=names, stages=stages, state=classroom.state,
+    planes = classroom.control_plane_machines()
+    progress, _ = playbook.run(command, hosts=names, stages=site_stages(bool(planes), CLASS_END),
+                               control_plane_hosts=tuple(planes), state=classroom.state,
                                kind="up", show=show, log=log,
                                what=f"provisioning {len(names)} machine(s) with {forks} forks")
     merged = {n: v for n, v in previous.items() if n in students}

@@ -334,6 +334,10 @@ class LocalLab:
         lines = [f"{n.address} {n.host_key}\n" for n in sorted(nodes, key=lambda n: n.index)]
         (self.ssh_dir / "known_hosts").write_text("".join(lines))
 
+    def control_plane_nodes(self, nodes: list[Node]) -> list[Node]:
+        """One control plane per student; a local lab is one student's, on its first node."""
+        return [min(nodes, key=lambda n: n.index)] if self.s.control_plane and nodes else []
+
     def write_inventory(self, nodes: list[Node]) -> Path:
         inventory = self.s.inventory
         inventory.mkdir(parents=True, exist_ok=True)
@@ -341,10 +345,9 @@ class LocalLab:
         hosts = {n.name: {"ansible_host": n.address, "ansible_user": n.user,
                           "lab_pod_cidr": str(pod_networks[n.index])} for n in nodes}
         children: dict = {"lab_nodes": {"hosts": hosts}}
-        if self.s.control_plane and nodes:
-            # One control plane per student; a local lab is one student's, on its first node.
-            first = min(nodes, key=lambda n: n.index)
-            children["control_plane"] = {"hosts": {first.name: {}}}
+        planes = self.control_plane_nodes(nodes)
+        if planes:
+            children["control_plane"] = {"hosts": {n.name: {} for n in planes}}
         data = {"all": {
             "children": children,
             "vars": {
