@@ -6,4 +6,4 @@ from tests.test_molecule import molecule_test
 
 
 def test_molecule_control_plane_scenario_passes_on_real_nodes():
-    molecule_test("control-plane", 17)
+    molecule_test("control-plane", 22)

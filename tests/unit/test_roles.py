@@ -1,5 +1,6 @@
 """The Ansible content itself: argument specs, filters and rendered configs."""
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import yaml
 
 from hardway.mirror import artifacts
 from tests.conftest import REPO, filter_plugin
+from tests.unit.playbook import run
 
 ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir())
 
@@ -179,3 +181,40 @@ def test_the_ca_key_never_leaves_the_controller():
     node_files = variables["__pki_node_files"]
     assert "ca.crt" in node_files and "ca.key" not in node_files
     assert "__pki_certs" in node_files and "service-account.key" in node_files
+
+
+def test_every_download_request_names_real_files(tmp_path):
+    # Rendered by real Ansible with this host's facts, as a play sees the roles' variables:
+    # an install map whose keys are templates is not rendered (its members name nothing).
+    downloading = sorted(p.parent.parent.name for p in REPO.glob("roles/*/vars/main.yml")
+                         if "_downloads:" in p.read_text())
+    files = [str(REPO / f"roles/{role}/{kind}/main.yml") for role in ROLES
+             for kind in ("defaults", "vars") if (REPO / f"roles/{role}/{kind}/main.yml").exists()]
+    out = tmp_path / "requests.json"
+    expression = "{{ {" + ", ".join(f"'{r}': {r}_downloads" for r in downloading) + "} | to_json }}"
+    result = run(tmp_path, [{"hosts": "all", "gather_facts": True, "vars_files": files,
+                             "vars": {"lab_images_offline": False},
+                             "tasks": [{"ansible.builtin.copy": {"content": expression,
+                                                                 "dest": str(out)}}]}],
+                 {"controller": {}})
+    assert result.returncode == 0, result.output[-3000:]
+    requests = json.loads(out.read_text())
+    assert set(requests) == set(downloading) and "etcd" in requests
+    for role, asked in requests.items():
+        for request in asked:
+            for member, dest in request["install"].items():
+                assert "{" not in member + dest, (role, member, dest)
+    version = artifacts.pinned_versions()["etcd"]
+    assert requests["etcd"][0]["install"] == {
+        f"etcd-v{version}-linux-amd64/etcd": "/usr/local/bin/etcd",
+        f"etcd-v{version}-linux-amd64/etcdctl": "/usr/local/bin/etcdctl"}
+
+
+def test_a_folders_files_become_node_files_entries_written_or_removed():
+    entries = filter_plugin("lab_files").lab_file_entries
+    contents = {"10-bridge.conf": "{}\n", "10-bridge.conflist": None}
+    assert entries(contents, "/etc/cni/net.d/") == [
+        {"path": "/etc/cni/net.d/10-bridge.conf", "content": "{}\n"},
+        {"path": "/etc/cni/net.d/10-bridge.conflist", "state": "absent"}]
+    # Not present: every one of them goes.
+    assert [e.get("state") for e in entries(contents, "/etc/cni/net.d", False)] == ["absent"] * 2

@@ -77,3 +77,12 @@ def test_the_nodes_kubelet_joined_and_is_ready(host):
 def test_the_joined_kubelet_refuses_an_unauthenticated_caller(host):
     code = host.check_output("curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:10250/pods")
     assert code == "401"
+
+
+@pytest.mark.parametrize("component", sorted(artifacts.CONTROL_PLANE_COMPONENTS))
+def test_each_install_left_the_record_that_lets_the_next_converge_skip_it(host, variables,
+                                                                           component):
+    # Without it every converge fetches, unpacks and copies again, changing nothing.
+    cache = variables.get("download_cache_dir", "/var/cache/hardway-download")
+    records = host.run(f"find {cache}/{component}/{VERSIONS[component]} -name 'installed-*'")
+    assert records.stdout.strip(), f"{component}: no install record under {cache}"
