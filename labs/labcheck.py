@@ -25,6 +25,8 @@ STARTING = "still starting: "
 # Seconds after a change in which the kubelet or containerd may not have acted on it yet:
 # the kubelet rereads manifests every 5 s, retries a pod's sandbox about every 10 s.
 SETTLE = 15
+# Seconds a container may stay created but not started (a busy node) before that is a failure.
+CREATING = 60
 # The kubelet's own list of the pods it wants (static pods included): a sandbox it no
 # longer wants is an old copy on its way out.
 KUBELET_PODS = "https://127.0.0.1:10250/pods"
@@ -138,6 +140,11 @@ class Node:
         return any(pod == wanted and began is not None and self.now - began < SETTLE
                    for pod, _, began in (self.wanted or {}).values())
 
+    def just_created(self, containers: list[dict]) -> bool:
+        """Is one of these containers made moments ago and not started yet?"""
+        return any(c["state"] == "CONTAINER_CREATED"
+                   and self.now - int(c.get("createdAt", 0)) // 10**9 < CREATING for c in containers)
+
     def containers_of(self, name: str, container: str | None = None) -> list[dict]:
         pod = self.pod(name)
         if not pod:
@@ -176,7 +183,7 @@ class Node:
             return found
         pod = self.pod(name)
         young = (pod is not None and self.now - int(pod["createdAt"]) // 10**9 < SETTLE) \
-            or self.begun_lately(name)
+            or self.begun_lately(name) or self.just_created(self.containers_of(name, container))
         # A container that ran and exited is crashing, not starting.
         crashed = any(c["state"] == "CONTAINER_EXITED" for c in self.containers_of(name, container))
         declared = pod is not None or self.manifest_for(name) is not None

@@ -146,3 +146,41 @@ def test_a_control_plane_client_error_says_what_it_points_at(error, words):
 
 def test_an_error_nobody_explained_is_passed_on_as_it_is():
     assert explain("  something\nelse  ") == "something else"
+
+
+def lab_check(folder: str):
+    """A lab's check.py, imported from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"check_{folder}", LABS / folder / "check.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("made", "starting"), [(20, True), (120, False)])
+def test_n5_calls_a_container_made_but_not_started_starting_for_a_while(made, starting):
+    # Seen on a busy node: the sandbox ready and its container "created" 20 s after the
+    # manifest changed. Two minutes on, it is a failure.
+    check = lab_check("n5-kubelet-by-hand")
+    pods = [sandbox("only", NOW - made)]
+    made_container = dict(container("only", "hello", "CONTAINER_CREATED"),
+                          createdAt=str((NOW - made) * 10**9))
+    node = Node(FakeHost(pods, [made_container], wanted=None, changed=NOW - made))
+    with pytest.raises(AssertionError) as failure:
+        check.test_a_static_pod_of_yours_runs(node)
+    assert str(failure.value).startswith(STARTING) is starting, failure.value
+    if not starting:
+        assert "containers: hello created" in str(failure.value)
+
+
+def test_a_container_made_but_not_started_is_starting_for_a_while_in_every_lab():
+    made = dict(container("only", "nginx", "CONTAINER_CREATED"), createdAt=str((NOW - 20) * 10**9))
+    host = FakeHost([sandbox("only", NOW - 60)], [made], wanted=["only"], changed=NOW - 60)
+    with pytest.raises(AssertionError, match=f"^{STARTING}pod static-nginx: sandbox ready"):
+        Node(host).require_running("static-nginx")
+    stuck = dict(made, createdAt=str((NOW - 120) * 10**9))
+    host = FakeHost([sandbox("only", NOW - 180)], [stuck], wanted=["only"], changed=NOW - 180)
+    with pytest.raises(AssertionError, match="nginx created .*is not running"):
+        Node(host).require_running("static-nginx")
