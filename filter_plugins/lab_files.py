@@ -1,4 +1,5 @@
-"""Jinja filters that turn a role's files into entries of library/node_files."""
+"""Jinja filters for a role's files and units: entries of library/node_files, and whether
+a unit is as a converge leaves it (library/node_facts's services)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ def lab_file_entries(contents: dict, folder: str, present: bool = True) -> list[
             for name, text in contents.items()]
 
 
+def lab_unit_settled(services: dict, unit: str) -> bool:
+    """Did the facts see `unit` running and enabled, as systemd last read its files? Then a
+    converge that changed none of them has nothing to start."""
+    state = (services or {}).get(unit) or {}
+    return (state.get("active"), state.get("enabled"), state.get("reload")) == \
+        ("active", "enabled", "no")
+
+
 class FilterModule:
     def filters(self):
-        return {"lab_file_entries": lab_file_entries}
+        return {"lab_file_entries": lab_file_entries, "lab_unit_settled": lab_unit_settled}

@@ -19,7 +19,9 @@ description:
     otherwise each read with a command of their own (docs/provisioning.md, "A converge
     with nothing to do").
   - Read once per play, before any role changes the node: only what no role of the
-    same run changes before reading it belongs here.
+    same run changes before reading it belongs here. The units' states are read for the
+    roles that start them: a role that changed a unit's files, or restarted it, acts on
+    that and not on the facts.
 options: {}
 """
 
@@ -30,8 +32,10 @@ ansible_facts:
     os_family; hardway_node with modules_dir (the running kernel has a modules folder),
     cgroup_fs and containerd_fs (stat -f's type names of /sys/fs/cgroup and of
     /var/lib/containerd, or of its nearest existing parent), cap_bnd (this process's
-    capability bounding set, hex), swap_on (a swap device is in use) and packages (the
-    names of the installed Debian packages).
+    capability bounding set, hex), swap_on (a swap device is in use), services (per unit
+    the roles start, such as kubelet: active, enabled and reload, systemd's ActiveState,
+    UnitFileState and NeedDaemonReload) and packages (the names of the installed Debian
+    packages).
   type: dict
   returned: always
 """
@@ -61,6 +65,27 @@ def status_field(name: str) -> str:
     return ""
 
 
+# The units the roles start: their state as systemd has them, so a converge that finds each
+# running and enabled, as systemd last read it, starts nothing (and asks systemd nothing more).
+UNITS = ("containerd", "kubelet", "etcd", "kube-apiserver", "kube-controller-manager",
+         "kube-scheduler")
+UNIT_PROPERTIES = {"ActiveState": "active", "UnitFileState": "enabled",
+                   "NeedDaemonReload": "reload"}
+
+
+def units(shown: str) -> dict[str, dict[str, str]]:
+    """`systemctl show -p Id -p ...` of several units (blocks apart by an empty line), per
+    unit name without .service: its active state, unit file state and whether it needs a
+    reload ("" where systemd does not know the unit)."""
+    found = {}
+    for block in shown.split("\n\n"):
+        fields = dict(line.partition("=")[::2] for line in block.splitlines() if "=" in line)
+        name = fields.get("Id", "").removesuffix(".service")
+        if name in UNITS:
+            found[name] = {short: fields.get(key, "") for key, short in UNIT_PROPERTIES.items()}
+    return found
+
+
 def existing(path: str) -> str:
     while not os.path.exists(path):
         path = os.path.dirname(path)
@@ -85,6 +110,8 @@ def main() -> None:
     # /proc/swaps lists one device per line under its header.
     swap_on = len(read("/proc/swaps").strip().splitlines()) > 1
     packages = out("dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package}\n")
+    shown = out("systemctl", "show", "-p", "Id", *(f"-p{key}" for key in UNIT_PROPERTIES),
+                *(f"{unit}.service" for unit in UNITS))
     module.exit_json(changed=False, ansible_facts={
         "system": platform.system(),
         "kernel": platform.release(),
@@ -99,6 +126,7 @@ def main() -> None:
             "containerd_fs": out("stat", "-f", "-c", "%T", existing("/var/lib/containerd")),
             "cap_bnd": status_field("CapBnd"),
             "swap_on": swap_on,
+            "services": units(shown),
             "packages": sorted(line.split()[1] for line in packages.splitlines()
                                if line.startswith("ii ") and len(line.split()) == 2),
         },

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.conftest import REPO, filter_plugin
 
 MODULE = REPO / "library" / "node_facts.py"
 
@@ -61,3 +61,46 @@ def test_a_node_without_the_tools_still_gives_its_facts(tmp_path, monkeypatch):
     assert not result.get("failed"), result
     node = result["ansible_facts"]["hardway_node"]
     assert (node["packages"], node["cgroup_fs"], node["containerd_fs"]) == ([], "", "")
+    assert node["services"] == {}  # no systemctl: every role starts its unit as before
+
+
+def load_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("node_facts", MODULE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# What `systemctl show -p Id -pActiveState -pUnitFileState -pNeedDaemonReload` printed on a
+# node: the kubelet running, containerd's unit file changed on disk, etcd unknown there.
+SHOWN = """Id=containerd.service
+ActiveState=active
+UnitFileState=enabled
+NeedDaemonReload=yes
+
+Id=kubelet.service
+ActiveState=active
+UnitFileState=enabled
+NeedDaemonReload=no
+
+Id=etcd.service
+ActiveState=inactive
+UnitFileState=
+NeedDaemonReload=no"""
+
+
+def test_the_units_state_decides_whether_a_role_starts_anything():
+    services = load_module().units(SHOWN)
+    assert services["kubelet"] == {"active": "active", "enabled": "enabled", "reload": "no"}
+    settled = filter_plugin("lab_files").lab_unit_settled
+    assert settled(services, "kubelet")
+    assert not settled(services, "containerd")  # systemd runs the unit file it read before
+    assert not settled(services, "etcd")  # not there yet: the role installs and starts it
+    assert not settled(services, "kube-scheduler")  # not asked about
+    assert not settled({}, "kubelet") and not settled(None, "kubelet")
+    for state in ("activating", "failed", "inactive"):
+        assert not settled({"kubelet": dict(services["kubelet"], active=state)}, "kubelet")
+    assert not settled({"kubelet": dict(services["kubelet"], enabled="disabled")}, "kubelet")
