@@ -13,11 +13,13 @@ def lab_file_entries(contents: dict, folder: str, present: bool = True) -> list[
 
 
 def lab_unit_settled(services: dict, unit: str) -> bool:
-    """Did the facts see `unit` running and enabled, as systemd last read its files? Then a
-    converge that changed none of them has nothing to start."""
+    """Did the facts see `unit` running and enabled, as systemd last read its files, and
+    never restarted by systemd since it was started (a unit that crashes and comes back
+    can be caught running)? Then a converge that changed none of its files has nothing to
+    start and nothing to wait for."""
     state = (services or {}).get(unit) or {}
-    return (state.get("active"), state.get("enabled"), state.get("reload")) == \
-        ("active", "enabled", "no")
+    return (state.get("active"), state.get("sub"), state.get("restarts"), state.get("enabled"),
+            state.get("reload")) == ("active", "running", "0", "enabled", "no")
 
 
 class FilterModule:

@@ -18,10 +18,10 @@ description:
     hostname, distribution, os_family) and, under hardway_node, what the roles would
     otherwise each read with a command of their own (docs/provisioning.md, "A converge
     with nothing to do").
-  - Read once per play, before any role changes the node: only what no role of the
-    same run changes before reading it belongs here. The units' states are read for the
-    roles that start them: a role that changed a unit's files, or restarted it, acts on
-    that and not on the facts.
+  - Read once per run, before any role changes the node (the preflight gathers them, and
+    later plays keep them: gathering = smart). Only what no role changes before it reads
+    it belongs here; the units' states are the one exception the roles allow for: a role
+    that changed its unit's files, or restarted it, acts on that and not on the facts.
 options: {}
 """
 
@@ -69,14 +69,15 @@ def status_field(name: str) -> str:
 # running and enabled, as systemd last read it, starts nothing (and asks systemd nothing more).
 UNITS = ("containerd", "kubelet", "etcd", "kube-apiserver", "kube-controller-manager",
          "kube-scheduler")
-UNIT_PROPERTIES = {"ActiveState": "active", "UnitFileState": "enabled",
-                   "NeedDaemonReload": "reload"}
+UNIT_PROPERTIES = {"ActiveState": "active", "SubState": "sub", "NRestarts": "restarts",
+                   "UnitFileState": "enabled", "NeedDaemonReload": "reload"}
 
 
 def units(shown: str) -> dict[str, dict[str, str]]:
     """`systemctl show -p Id -p ...` of several units (blocks apart by an empty line), per
-    unit name without .service: its active state, unit file state and whether it needs a
-    reload ("" where systemd does not know the unit)."""
+    unit name without .service: its active and sub state, how often systemd restarted it
+    by itself, its unit file state and whether it needs a reload ("" where systemd does not
+    know the unit)."""
     found = {}
     for block in shown.split("\n\n"):
         fields = dict(line.partition("=")[::2] for line in block.splitlines() if "=" in line)

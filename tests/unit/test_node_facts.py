@@ -78,23 +78,30 @@ def load_module():
 # node: the kubelet running, containerd's unit file changed on disk, etcd unknown there.
 SHOWN = """Id=containerd.service
 ActiveState=active
+SubState=running
+NRestarts=0
 UnitFileState=enabled
 NeedDaemonReload=yes
 
 Id=kubelet.service
 ActiveState=active
+SubState=running
+NRestarts=0
 UnitFileState=enabled
 NeedDaemonReload=no
 
 Id=etcd.service
 ActiveState=inactive
+SubState=dead
+NRestarts=0
 UnitFileState=
 NeedDaemonReload=no"""
 
 
 def test_the_units_state_decides_whether_a_role_starts_anything():
     services = load_module().units(SHOWN)
-    assert services["kubelet"] == {"active": "active", "enabled": "enabled", "reload": "no"}
+    assert services["kubelet"] == {"active": "active", "sub": "running", "restarts": "0",
+                                   "enabled": "enabled", "reload": "no"}
     settled = filter_plugin("lab_files").lab_unit_settled
     assert settled(services, "kubelet")
     assert not settled(services, "containerd")  # systemd runs the unit file it read before
@@ -104,3 +111,5 @@ def test_the_units_state_decides_whether_a_role_starts_anything():
     for state in ("activating", "failed", "inactive"):
         assert not settled({"kubelet": dict(services["kubelet"], active=state)}, "kubelet")
     assert not settled({"kubelet": dict(services["kubelet"], enabled="disabled")}, "kubelet")
+    # Crashed and brought back by Restart=always: its health is checked again.
+    assert not settled({"kubelet": dict(services["kubelet"], restarts="3")}, "kubelet")
