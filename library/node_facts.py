@@ -33,9 +33,9 @@ ansible_facts:
     cgroup_fs and containerd_fs (stat -f's type names of /sys/fs/cgroup and of
     /var/lib/containerd, or of its nearest existing parent), cap_bnd (this process's
     capability bounding set, hex), swap_on (a swap device is in use), services (per unit
-    the roles start, such as kubelet: active, enabled and reload, systemd's ActiveState,
-    UnitFileState and NeedDaemonReload) and packages (the names of the installed Debian
-    packages).
+    the roles start, such as kubelet: active, sub, restarts, enabled and reload, systemd's
+    ActiveState, SubState, NRestarts, UnitFileState and NeedDaemonReload) and packages
+    (the names of the installed Debian packages).
   type: dict
   returned: always
 """

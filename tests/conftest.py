@@ -43,13 +43,19 @@ GATE_WAIT = 1800
 _fast_failures: list[str] = []
 
 
-def filter_plugin(name: str) -> ModuleType:
-    """One of filter_plugins/, imported from its file as Ansible loads it."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "filter_plugins" / f"{name}.py")
+def module_from_file(name: str, path: Path) -> ModuleType:
+    """A module imported from its file (a filter plugin, an Ansible module, a lab's check),
+    none of which is on the import path."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def filter_plugin(name: str) -> ModuleType:
+    """One of filter_plugins/, imported from its file as Ansible loads it."""
+    return module_from_file(name, REPO / "filter_plugins" / f"{name}.py")
 
 
 # The node tests run in lanes, each in file order on one xdist worker at a time. The class

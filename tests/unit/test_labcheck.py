@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from hardway.labs import LABS
+from tests.conftest import module_from_file
 
 sys.path.insert(0, str(LABS))
 from labcheck import STARTING, Node, explain  # noqa: E402
@@ -148,22 +149,11 @@ def test_an_error_nobody_explained_is_passed_on_as_it_is():
     assert explain("  something\nelse  ") == "something else"
 
 
-def lab_check(folder: str):
-    """A lab's check.py, imported from its file."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"check_{folder}", LABS / folder / "check.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(("made", "starting"), [(20, True), (120, False)])
 def test_n5_calls_a_container_made_but_not_started_starting_for_a_while(made, starting):
     # Seen on a busy node: the sandbox ready and its container "created" 20 s after the
     # manifest changed. Two minutes on, it is a failure.
-    check = lab_check("n5-kubelet-by-hand")
+    check = module_from_file("check_n5", LABS / "n5-kubelet-by-hand" / "check.py")
     pods = [sandbox("only", NOW - made)]
     made_container = dict(container("only", "hello", "CONTAINER_CREATED"),
                           createdAt=str((NOW - made) * 10**9))

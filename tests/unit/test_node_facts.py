@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, filter_plugin
+from tests.conftest import REPO, filter_plugin, module_from_file
 
 MODULE = REPO / "library" / "node_facts.py"
 
@@ -64,16 +64,6 @@ def test_a_node_without_the_tools_still_gives_its_facts(tmp_path, monkeypatch):
     assert node["services"] == {}  # no systemctl: every role starts its unit as before
 
 
-def load_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("node_facts", MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # What `systemctl show -p Id -pActiveState -pUnitFileState -pNeedDaemonReload` printed on a
 # node: the kubelet running, containerd's unit file changed on disk, etcd unknown there.
 SHOWN = """Id=containerd.service
@@ -99,7 +89,7 @@ NeedDaemonReload=no"""
 
 
 def test_the_units_state_decides_whether_a_role_starts_anything():
-    services = load_module().units(SHOWN)
+    services = module_from_file("node_facts", MODULE).units(SHOWN)
     assert services["kubelet"] == {"active": "active", "sub": "running", "restarts": "0",
                                    "enabled": "enabled", "reload": "no"}
     settled = filter_plugin("lab_files").lab_unit_settled
