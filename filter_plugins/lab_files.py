@@ -22,6 +22,13 @@ def lab_unit_settled(services: dict, unit: str) -> bool:
             state.get("reload")) == ("active", "running", "0", "enabled", "no")
 
 
+def lab_unit_needs_reload(services: dict, unit: str) -> bool:
+    """Did the facts see systemd running `unit` from files changed on disk since it read
+    them? (A reload for another unit earlier in the run clears systemd's own flag.)"""
+    return ((services or {}).get(unit) or {}).get("reload") == "yes"
+
+
 class FilterModule:
     def filters(self):
-        return {"lab_file_entries": lab_file_entries, "lab_unit_settled": lab_unit_settled}
+        return {"lab_file_entries": lab_file_entries, "lab_unit_settled": lab_unit_settled,
+                "lab_unit_needs_reload": lab_unit_needs_reload}

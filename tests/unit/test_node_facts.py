@@ -101,5 +101,8 @@ def test_the_units_state_decides_whether_a_role_starts_anything():
     for state in ("activating", "failed", "inactive"):
         assert not settled({"kubelet": dict(services["kubelet"], active=state)}, "kubelet")
     assert not settled({"kubelet": dict(services["kubelet"], enabled="disabled")}, "kubelet")
+    needs_reload = filter_plugin("lab_files").lab_unit_needs_reload
+    assert needs_reload(services, "containerd") and not needs_reload(services, "kubelet")
+    assert not needs_reload(services, "kube-scheduler") and not needs_reload(None, "kubelet")
     # Crashed and brought back by Restart=always: its health is checked again.
     assert not settled({"kubelet": dict(services["kubelet"], restarts="3")}, "kubelet")
