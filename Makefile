@@ -1,9 +1,9 @@
 # Two entry points, both safe on a fresh Debian 12 machine (run as root):
 #   make lab   - build or reuse the mirror, boot a local lab node, provision it, check it
-#   make test  - the whole test suite: unit, lint, and real nodes (molecule + pytest)
+#   make test  - the whole test suite: unit, lint, and real nodes (molecule + pytest), the
+#                control plane's part included
 #   make check - the fast lane alone: unit and lint tests, no root, no nodes
 #   make test-vm - opt-in, slow: the laptop path and a classroom VM proven in real VMs
-#   make test-cp - opt-in: the control plane's part on real nodes (builds its components)
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,7 +15,7 @@ TEST_PACKAGES := chromium chromium-driver
 VM_PACKAGES := qemu-system-x86 qemu-utils
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: lab test test-vm test-cp check host-packages venv down clean
+.PHONY: lab test test-vm check host-packages venv down clean
 
 lab: host-packages venv
 	$(BIN)/hardway up
@@ -23,10 +23,6 @@ lab: host-packages venv
 test: host-packages venv
 	@$(MAKE) --no-print-directory host-packages HOST_PACKAGES="$(TEST_PACKAGES)"
 	$(BIN)/pytest
-
-test-cp: host-packages venv
-	HARDWAY_CONTROL_PLANE=1 $(BIN)/hardway mirror build
-	$(BIN)/pytest -n 0 tests/control_plane
 
 test-vm: host-packages venv
 	@$(MAKE) --no-print-directory host-packages HOST_PACKAGES="$(VM_PACKAGES)"

@@ -1,12 +1,11 @@
 """Shared test helpers. The integration tests need root and run real software: lab nodes
-(tests/integration, the molecule scenario) or roles on this host (tests/local); everything
-else, unit and lint, is the fast lane (`make check`).
+(tests/integration, tests/control_plane, the molecule scenarios) or roles on this host
+(tests/local); everything else, unit and lint, is the fast lane (`make check`).
 
 The fast lane goes first and a failure there skips every integration test before a node
-boots: nodes cost minutes, and would only fail slower. Integration tests run in lanes on two
-pytest-xdist workers (pyproject.toml): the class test and the molecule scenario, each on a
-lab of its own (hwcls0, hwmol0), beside everything on the test lab (hwtst0), each lane in
-file order on one worker (the scheduler below). Under xdist
+boots: nodes cost minutes, and would only fail slower. Integration tests run in lanes on
+three pytest-xdist workers (pyproject.toml), each lane in file order on one worker (LANES
+and the scheduler below). Under xdist
 the controller sees every report, so it is the one that says when the fast lane is over
 (a file the workers wait on); without xdist, the fast lane simply comes first
 (testpaths order).
@@ -36,9 +35,10 @@ from hardway.mirror import artifacts
 from hardway.nodes.host import INOTIFY_LIMIT, INOTIFY_PER_NODE
 
 REPO = Path(__file__).resolve().parents[1]
-# Nodes of both lanes run at once (up to 6 class machines, 4 test nodes during the kill
-# drill): more inotify instances than the usual limit of 128 allows. Sixteen nodes' worth.
-INOTIFY_FOR_TWO_LANES = 16 * INOTIFY_PER_NODE
+# Nodes of every lane run at once (6 class machines, 2 molecule nodes, 2 with the control
+# plane, 2 test nodes and 2 more during the kill drill, 2 when the node part's walk boots a
+# test lab): more inotify instances than the usual limit of 128 allows. Twenty nodes' worth.
+INOTIFY_FOR_THE_LANES = 20 * INOTIFY_PER_NODE
 GATE_WAIT = 1800
 _fast_failures: list[str] = []
 
@@ -58,21 +58,33 @@ def filter_plugin(name: str) -> ModuleType:
     return module_from_file(name, REPO / "filter_plugins" / f"{name}.py")
 
 
-# The node tests run in lanes, each in file order on one xdist worker at a time. The class
-# and molecule labs and the test lab start at once, one per worker; the node part's walk and
-# then provisioning (ending with `nodes down`) go to whichever worker is free first, each on
-# that worker's own test lab (tests/integration/conftest.py). The worker that ran the class
-# and molecule boots its test lab once; the other keeps the one it has.
-OWN_LABS = "class and molecule labs (hwcls0, hwmol0)"
+# The node tests run in lanes, each in file order on one xdist worker at a time, the
+# longest first: the control plane's (a lab of the worker's own with the control plane
+# on), the test lab's (the worker's own), the class tests' (hwcls0, then hwccp0) and the
+# molecule scenarios' (hwmol0, hwmcp0) begin at once on three workers; the node part's walk
+# and provisioning (ending with `nodes down`) go to whichever worker is free first, on that
+# worker's own test lab (tests/integration/conftest.py), booted there when it has none.
+# The class tests share the instructor's download cache, and each counts its fetches: one
+# lane, one after the other.
+CONTROL_PLANE = "control plane (the worker's test lab, control plane on)"
+TEST_LAB = "test lab (the worker's, and hwkil0)"
+CLASSES = "classes (hwcls0, hwccp0)"
+MOLECULE = "molecule labs (hwmol0, hwmcp0)"
+NODE_PART = "node part (the worker's test lab)"
 PROVISIONING = "provisioning, then nodes down (the worker's test lab)"
-LANES = {"tests/integration/test_class.py": OWN_LABS, "tests/test_molecule.py": OWN_LABS,
-         "tests/integration/test_node_part.py": "node part (the worker's test lab)",
+# The download role run for real on this host, as root (its folders are root's): minutes of
+# ansible-playbook, no nodes; taken last, by the first worker to be free.
+ON_THIS_HOST = "roles on this host (tests/local)"
+LANES = {"tests/control_plane/test_control_plane.py": CONTROL_PLANE,
+         "tests/integration/test_class.py": CLASSES,
+         "tests/control_plane/test_class_control_plane.py": CLASSES,
+         "tests/test_molecule.py": MOLECULE,
+         "tests/control_plane/test_molecule_control_plane.py": MOLECULE,
+         "tests/integration/test_node_part.py": NODE_PART,
          "tests/integration/test_provisioning.py": PROVISIONING,
          "tests/integration/test_zz_down.py": PROVISIONING}
-# The download role run for real on this host, as root (its folders are root's): minutes of
-# ansible-playbook, no nodes. Last in pyproject.toml's testpaths, so the first worker to
-# be free takes it once every lab's lane has begun.
-ON_THIS_HOST = "roles on this host (tests/local)"
+# The order lanes are handed out in (xdist keeps the collection's order of scopes).
+LANE_ORDER = [CONTROL_PLANE, TEST_LAB, CLASSES, MOLECULE, NODE_PART, PROVISIONING, ON_THIS_HOST]
 
 
 def lane(nodeid: str) -> str | None:
@@ -82,18 +94,19 @@ def lane(nodeid: str) -> str | None:
         return LANES[path]
     if path.startswith("tests/local/"):
         return ON_THIS_HOST
-    if path.startswith(("tests/control_plane/", "tests/vm/")):  # opt-in: make test-cp, test-vm
-        return path.split("/")[1]
-    return "test lab (the worker's, and hwkil0)" if path.startswith("tests/integration/") else None
+    if path.startswith("tests/vm/"):  # opt-in: make test-vm
+        return "real VMs"
+    return TEST_LAB if path.startswith("tests/integration/") else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the integration tests, and put the fast lane first whatever the command line's
-    order."""
+    """Mark the integration tests; the fast lane first whatever the command line's order,
+    then the lanes in LANE_ORDER, each in file order."""
     for item in items:
         if lane(item.nodeid):
             item.add_marker(pytest.mark.integration)
-    items.sort(key=lambda item: lane(item.nodeid) is not None)  # stable
+    order = {name: rank for rank, name in enumerate([None, *LANE_ORDER])}
+    items.sort(key=lambda item: order.get(lane(item.nodeid), len(order)))  # stable
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
@@ -110,7 +123,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 class FastLaneGate:
     """On the xdist controller: the gate opens when the last fast test has ended, or at the
     first fast failure (a crashed worker's test counts: xdist reports it failed); then the
-    inotify limit is raised for two lanes of nodes (put back at the end) and the verdict
+    inotify limit is raised for the lanes' nodes (put back at the end) and the verdict
     is written for the workers."""
 
     def __init__(self, path: Path):
@@ -154,8 +167,8 @@ class FastLaneGate:
     def _raise_inotify_limit(self) -> None:
         try:
             limit = INOTIFY_LIMIT.read_text().strip()
-            if int(limit) < INOTIFY_FOR_TWO_LANES:
-                INOTIFY_LIMIT.write_text(str(INOTIFY_FOR_TWO_LANES))
+            if int(limit) < INOTIFY_FOR_THE_LANES:
+                INOTIFY_LIMIT.write_text(str(INOTIFY_FOR_THE_LANES))
                 self.inotify_before = limit
         except OSError:
             pass  # not root: `hardway nodes up` says what is short, and how to fix it

@@ -1,9 +1,10 @@
 """Real lab nodes for the integration tests.
 
 The tests run labs of their own, one per pytest-xdist worker (bridge hwtst0, 10.78.0.0/24,
-state under /var/lib/hardway-test; hwtst1, 10.73.0.0/24, /var/lib/hardway-test1) beside
-any lab the user has, share the build cache, and take everything down at the end. They
-never skip: without root or the host packages they fail with the reason.
+state under /var/lib/hardway-test; hwtst1, 10.73.0.0/24, /var/lib/hardway-test1; hwtst2,
+10.74.0.0/24, /var/lib/hardway-test2) beside any lab the user has, share the build cache,
+and take everything down at the end. They never skip: without root or the host packages
+they fail with the reason.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from hardway.nodes.lifecycle import LocalLab, Node
 from hardway.settings import Settings
 
 # Each pytest-xdist worker has a test lab of its own: the lanes (tests/conftest.py) give
-# the node part's walk to whichever worker is free first, beside the other's test lab.
+# the node part's walk to whichever worker is free first, beside the others' test labs.
 TEST_LABS = {
     "gw0": {"HARDWAY_BRIDGE": "hwtst0", "HARDWAY_SUBNET": "10.78.0.0/24",
             "HARDWAY_STATE": "/var/lib/hardway-test",
@@ -31,11 +32,16 @@ TEST_LABS = {
             "HARDWAY_STATE": "/var/lib/hardway-test1",
             "HARDWAY_INVENTORY": "/var/lib/hardway-test1/inventory",
             "HARDWAY_MIRROR_PORT": "8073"},
+    "gw2": {"HARDWAY_BRIDGE": "hwtst2", "HARDWAY_SUBNET": "10.74.0.0/24",
+            "HARDWAY_STATE": "/var/lib/hardway-test2",
+            "HARDWAY_INVENTORY": "/var/lib/hardway-test2/inventory",
+            "HARDWAY_MIRROR_PORT": "8074"},
 }
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 # Two test runs on one host (two engineers) each need their own labs: HARDWAY_TEST_BRIDGE,
-# HARDWAY_TEST_SUBNET, ... stand in for the first lab's values, HARDWAY_TEST1_... for the second's.
-PREFIX = "HARDWAY_TEST_" if WORKER != "gw1" else "HARDWAY_TEST1_"
+# HARDWAY_TEST_SUBNET, ... stand in for the first lab's values, HARDWAY_TEST1_... for the
+# second's, HARDWAY_TEST2_... for the third's.
+PREFIX = f"HARDWAY_TEST{WORKER[2:]}_" if WORKER in TEST_LABS and WORKER != "gw0" else "HARDWAY_TEST_"
 TEST_ENV = {key: os.environ.get(key.replace("HARDWAY_", PREFIX, 1), value)
             for key, value in TEST_LABS.get(WORKER, TEST_LABS["gw0"]).items()}
 BIN = Path(sys.executable).parent
