@@ -1,6 +1,12 @@
 """The Ansible content itself: argument specs, filters and rendered configs."""
 
+import fcntl
+import io
 import json
+import os
+import subprocess
+import tarfile
+import time
 import tomllib
 from pathlib import Path
 
@@ -218,3 +224,41 @@ def test_a_folders_files_become_node_files_entries_written_or_removed():
         {"path": "/etc/cni/net.d/10-bridge.conflist", "state": "absent"}]
     # Not present: every one of them goes.
     assert [e.get("state") for e in entries(contents, "/etc/cni/net.d", False)] == ["absent"] * 2
+
+
+def unpack_command(archive: Path, folder: Path) -> list[str]:
+    """roles/download/tasks/unpack.yml's command, its three templated arguments filled in."""
+    task, = yaml.safe_load((REPO / "roles/download/tasks/unpack.yml").read_text())
+    return [arg.replace("{{ __download_unpack_dir }}", str(folder))
+            .replace("{{ __download_unpack_archive }}", str(archive))
+            for arg in task["ansible.builtin.command"]["argv"]]
+
+
+def test_two_unpacks_at_once_take_turns_and_leave_one_whole_tree(tmp_path):
+    """Two classes fetching into one instructor's cache unpack the same archive at once: the
+    folder's lock makes the second wait and find the tree whole (before it, both unpacked
+    into one temporary folder and one failed)."""
+    archive = tmp_path / "release.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("bin/one", "bin/two"):
+            info = tarfile.TarInfo(name)
+            info.size, info.uid = 5, 1000
+            tar.addfile(info, io.BytesIO(b"hello"))
+    command = unpack_command(archive, tmp_path)
+    (tmp_path / ".files.partial").mkdir()  # an interrupted run's leftovers
+    (tmp_path / ".files.partial/junk").write_text("half")
+
+    with open(tmp_path / ".unpack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run is unpacking
+        runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        time.sleep(1)
+        assert [run.poll() for run in runs] == [None, None], "an unpack did not wait its turn"
+        assert not (tmp_path / "files").exists()
+    outputs = [run.communicate(timeout=30)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert sorted(outputs) == ["", "unpacked\n"], "not one unpack and one that found the tree"
+    assert sorted(p.relative_to(tmp_path / "files").as_posix()
+                  for p in (tmp_path / "files").rglob("*")) == ["bin", "bin/one", "bin/two"]
+    assert (tmp_path / "files/bin/one").read_text() == "hello"
+    assert (tmp_path / "files/bin/one").stat().st_uid == os.getuid()  # not the archive's 1000
+    assert not (tmp_path / ".files.partial").exists()
