@@ -25,7 +25,8 @@ STARTING = "still starting: "
 # Seconds after a change in which the kubelet or containerd may not have acted on it yet:
 # the kubelet rereads manifests every 5 s, retries a pod's sandbox about every 10 s.
 SETTLE = 15
-# Seconds a container may stay created but not started (a busy node) before that is a failure.
+# Seconds a container may stay created but not started (a busy node), or a kubelet just
+# started may make no sandbox, before that is a failure.
 CREATING = 60
 # The kubelet's own list of the pods it wants (static pods included): a sandbox it no
 # longer wants is an old copy on its way out.
@@ -67,9 +68,10 @@ class Node:
             f"set -e; hostname; echo {cut}; crictl pods -o json; echo {cut}; crictl ps -a -o json; "
             f"echo {cut}; date +%s; echo {cut}; stat -c '%Y %n' {MANIFESTS}/* {CNI_CONFIGS}/* "
             f"2>/dev/null || true; echo {cut}; {CURL} -sk {KUBELET_PODS} $(test -r {KUBELET_CLIENT}.key "
-            f"&& echo --cert {KUBELET_CLIENT}.crt --key {KUBELET_CLIENT}.key) || true")
+            f"&& echo --cert {KUBELET_CLIENT}.crt --key {KUBELET_CLIENT}.key) || true; echo {cut}; "
+            "ps -o etimes= -C kubelet || true")
         parts = out.stdout.split(cut)
-        if out.rc != 0 or len(parts) != 6:
+        if out.rc != 0 or len(parts) != 7:
             detail = (out.stderr.strip().splitlines() or ["no answer"])[-1]
             raise AssertionError(f"crictl does not answer on this node ({detail}): is "
                                  "containerd running? (`systemctl status containerd`)")
@@ -90,6 +92,8 @@ class Node:
             self.wanted = {p["metadata"]["uid"]: (p["metadata"]["name"], _begun(p.get("status") or {}),
                                                   _began_at(p.get("status") or {}))
                            for p in json.loads(parts[5])["items"] or []}
+        # Seconds since the newest kubelet process started; None when none runs.
+        self.kubelet_age = min((int(age) for age in parts[6].split()), default=None)
 
     # -- what changed lately --------------------------------------------------------
 
@@ -98,10 +102,12 @@ class Node:
         return self.now - max(stamps) if stamps else None
 
     def settling(self) -> bool:
-        """Did a manifest or a CNI config change so lately that the kubelet and containerd
-        may not have acted on it yet?"""
+        """Did a manifest or a CNI config change, or the kubelet start, so lately that the
+        kubelet and containerd may not have acted on it yet? (A kubelet (re)started on a busy
+        node took over 15 s to make its first sandbox.)"""
         ages = [self.seconds_since_change(folder) for folder in (MANIFESTS, CNI_CONFIGS)]
-        return any(age is not None and age < SETTLE for age in ages)
+        return any(age is not None and age < SETTLE for age in ages) or \
+            (self.kubelet_age is not None and self.kubelet_age < CREATING)
 
     def files(self, folder: str) -> list[str]:
         return sorted(p.rsplit("/", 1)[1] for p in self.changed if p.startswith(folder + "/"))

@@ -35,9 +35,10 @@ class FakeHost:
     """Answers the snapshot command as a node does; anything else from `extra`."""
 
     def __init__(self, pods, containers, wanted: list[str] | None, changed: int,
-                 waiting: tuple[str, ...] = (), begun_at: int = NOW - 3600):
+                 waiting: tuple[str, ...] = (), begun_at: int = NOW - 3600,
+                 kubelet_age: int | None = 3600):
         """wanted: the uids the kubelet wants; waiting: those it has not begun yet; the
-        others it began at begun_at."""
+        others it began at begun_at; kubelet_age: seconds since the kubelet started."""
         begun = {"phase": "Pending", "startTime": datetime.fromtimestamp(begun_at, UTC).isoformat()}
         kubelet = json.dumps({"items": [
             {"metadata": {"uid": u, "name": "static-nginx-node1"},
@@ -45,7 +46,8 @@ class FakeHost:
             if wanted is not None else ""
         self.parts = [
             "node1\n", json.dumps({"items": pods}), json.dumps({"containers": containers}),
-            f"{NOW}\n", f"{changed} {NGINX}\n", kubelet]
+            f"{NOW}\n", f"{changed} {NGINX}\n", kubelet,
+            f"{kubelet_age:>7}\n" if kubelet_age is not None else ""]
 
     def run(self, command: str):
         if command.startswith("set -e; hostname"):
@@ -163,6 +165,19 @@ def test_n5_calls_a_container_made_but_not_started_starting_for_a_while(made, st
     assert str(failure.value).startswith(STARTING) is starting, failure.value
     if not starting:
         assert "containers: hello created" in str(failure.value)
+
+
+@pytest.mark.parametrize(("age", "starting"), [(25, True), (90, False), (None, False)])
+def test_n5_calls_a_kubelet_just_started_without_pods_starting_for_a_while(age, starting):
+    # Seen beside two other lanes of nodes: `lab solve n5` restarted the kubelet, its
+    # manifest written 20 s before; no pod yet. Ninety seconds on (or with no kubelet), a failure.
+    check = module_from_file("check_n5", LABS / "n5-kubelet-by-hand" / "check.py")
+    node = Node(FakeHost([], [], wanted=[], changed=NOW - 20, kubelet_age=age))
+    with pytest.raises(AssertionError) as failure:
+        check.test_a_static_pod_of_yours_runs(node)
+    assert str(failure.value).startswith(STARTING) is starting, failure.value
+    if not starting:
+        assert "no static pod runs (pods: none; containers: none" in str(failure.value)
 
 
 def test_a_container_made_but_not_started_is_starting_for_a_while_in_every_lab():
