@@ -1,7 +1,7 @@
-"""The control plane's real-node tests: opt-in (`make test-cp`), since they need the control
-plane's components built (`hardway mirror build --control-plane`, about 10 minutes cold) and
-take about 34 minutes on a lab of their own. They use the first test lab's settings
-(HARDWAY_TEST_*), so beside `make test` give them others; even then the two class tests
-share the instructor's download cache and can fail each other (docs/testing.md)."""
+"""The control plane's real-node tests, lanes of `make test` (tests/conftest.py): the
+control plane on a test lab of the worker's own, a class with a control plane, and the
+molecule scenario with the control plane on. `hardway up --control-plane` builds the control
+plane's components into the mirror first when they are not there (about 3 more minutes
+cold)."""
 
 from tests.integration.conftest import host_before  # noqa: F401  (a fixture these tests use)

@@ -5,7 +5,8 @@ control plane's play there first and the node's everywhere, as the roster's sudo
 fails, is solved and passes, on that machine only, and `class report` shows it.
 
 One student with two machines (a lab of its own: bridge hwccp0, 10.71.0.0/24), taken down
-at the end. Run it with the rest of `make test-cp`; about 10 minutes here."""
+at the end; in `make test`, after tests/integration/test_class.py in one lane, since both
+use the instructor's download cache (tests/conftest.py). About 10 minutes here."""
 
 from __future__ import annotations
 
