@@ -60,8 +60,8 @@ def filter_plugin(name: str) -> ModuleType:
 
 # The node tests run in lanes, each in file order on one xdist worker at a time, the
 # longest first: the control plane's (a lab of the worker's own with the control plane
-# on), the test lab's (the worker's own), the class tests' (hwcls0, then hwccp0) and the
-# molecule scenarios' (hwmol0, hwmcp0) begin at once on three workers; the node part's walk
+# on), the test lab's (the worker's own) and the class tests' (hwcls0, then hwccp0) begin
+# at once on three workers; the molecule scenario (hwmol0), the node part's walk
 # and provisioning (ending with `nodes down`) go to whichever worker is free first, on that
 # worker's own test lab (tests/integration/conftest.py), booted there when it has none.
 # The class tests share the instructor's download cache, and each counts its fetches: one
@@ -69,7 +69,7 @@ def filter_plugin(name: str) -> ModuleType:
 CONTROL_PLANE = "control plane (the worker's test lab, control plane on)"
 TEST_LAB = "test lab (the worker's, and hwkil0)"
 CLASSES = "classes (hwcls0, hwccp0)"
-MOLECULE = "molecule labs (hwmol0, hwmcp0)"
+MOLECULE = "molecule lab (hwmol0)"
 NODE_PART = "node part (the worker's test lab)"
 PROVISIONING = "provisioning, then nodes down (the worker's test lab)"
 # The download role run for real on this host, as root (its folders are root's): minutes of
@@ -79,7 +79,6 @@ LANES = {"tests/control_plane/test_control_plane.py": CONTROL_PLANE,
          "tests/integration/test_class.py": CLASSES,
          "tests/control_plane/test_class_control_plane.py": CLASSES,
          "tests/test_molecule.py": MOLECULE,
-         "tests/control_plane/test_molecule_control_plane.py": MOLECULE,
          "tests/integration/test_node_part.py": NODE_PART,
          "tests/integration/test_provisioning.py": PROVISIONING,
          "tests/integration/test_zz_down.py": PROVISIONING}

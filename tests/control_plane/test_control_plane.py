@@ -9,7 +9,7 @@ certificate and RBAC); from node2 the kubelet's port 10250 answers, and refuses 
 unauthenticated caller and a client certificate of another CA on its pods, run and exec
 endpoints while the API server's own client certificate is let in; node2's standalone
 kubelet still listens on loopback only (a second converge and a check-mode run changing
-nothing are molecule's: test_molecule_control_plane.py); four faults a student meets (etcd
+nothing are molecule's: tests/test_molecule.py); four faults a student meets (etcd
 stopped, the API server stopped, a serving certificate without 127.0.0.1, an expired one)
 each show in lab c2's reason, and a stopped component is not started again by another's
 restart.

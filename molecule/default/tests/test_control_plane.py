@@ -10,6 +10,8 @@ import pytest
 
 from hardway.mirror import artifacts
 
+# The control plane's node alone (the scenario's node1).
+testinfra_hosts = ["ansible://control_plane"]
 VERSIONS = artifacts.pinned_versions()
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig"
 UNITS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")
