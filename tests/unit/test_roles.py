@@ -251,8 +251,16 @@ def test_two_unpacks_at_once_take_turns_and_leave_one_whole_tree(tmp_path):
     with open(tmp_path / ".unpack.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another run is unpacking
         runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2)]
-        time.sleep(1)
-        assert [run.poll() for run in runs] == [None, None], "an unpack did not wait its turn"
+        waiting: set[int] = set()
+        deadline = time.monotonic() + 10
+        while waiting != {run.pid for run in runs} and time.monotonic() < deadline:
+            if any(run.poll() is not None for run in runs):
+                break  # one went ahead without the lock
+            # The kernel's list of locks: a blocked waiter's line has "->" before FLOCK.
+            waiting = {int(line.split()[5]) for line in Path("/proc/locks").read_text().splitlines()
+                       if line.split()[1:3] == ["->", "FLOCK"]}
+            time.sleep(0.05)
+        assert waiting == {run.pid for run in runs}, "both unpacks did not wait for the lock"
         assert not (tmp_path / "files").exists()
     outputs = [run.communicate(timeout=30)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0]
