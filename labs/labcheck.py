@@ -26,7 +26,7 @@ STARTING = "still starting: "
 # the kubelet rereads manifests every 5 s, retries a pod's sandbox about every 10 s.
 SETTLE = 15
 # Seconds a container may stay created but not started (a busy node), or a kubelet just
-# started may make no sandbox, before that is a failure.
+# (re)started make no sandbox, before that is a failure.
 CREATING = 60
 # The kubelet's own list of the pods it wants (static pods included): a sandbox it no
 # longer wants is an old copy on its way out.
@@ -102,12 +102,15 @@ class Node:
         return self.now - max(stamps) if stamps else None
 
     def settling(self) -> bool:
-        """Did a manifest or a CNI config change, or the kubelet start, so lately that the
-        kubelet and containerd may not have acted on it yet? (A kubelet (re)started on a busy
-        node took over 15 s to make its first sandbox.)"""
+        """Did a manifest or a CNI config change so lately that the kubelet and containerd
+        may not have acted on it yet?"""
         ages = [self.seconds_since_change(folder) for folder in (MANIFESTS, CNI_CONFIGS)]
-        return any(age is not None and age < SETTLE for age in ages) or \
-            (self.kubelet_age is not None and self.kubelet_age < CREATING)
+        return any(age is not None and age < SETTLE for age in ages)
+
+    def kubelet_just_started(self) -> bool:
+        """Did the kubelet (re)start so lately that it may have made no sandbox yet? One
+        restarted on a busy node had none when its manifest was 15 s old."""
+        return self.kubelet_age is not None and self.kubelet_age < CREATING
 
     def files(self, folder: str) -> list[str]:
         return sorted(p.rsplit("/", 1)[1] for p in self.changed if p.startswith(folder + "/"))

@@ -262,7 +262,8 @@ def check(lab_id: str, limit: str = ONE, settle: bool = True) -> dict:
         assert (result.returncode == 0) == all(n["passed"] for n in report["nodes"])
         return not any(n["starting"] for n in report["nodes"]), report
 
-    return wait_for(look, 60, f"lab {lab_id}'s check to stop saying 'still starting'",
+    # Longer than the longest "still starting" (labcheck.CREATING), so the walk sees the verdict.
+    return wait_for(look, 90, f"lab {lab_id}'s check to stop saying 'still starting'",
                     interval=2) if settle else look()[1]
 
 
