@@ -1,5 +1,5 @@
 """Shared test helpers. The integration tests need root and run real software: lab nodes
-(tests/integration, tests/control_plane, the molecule scenarios) or roles on this host
+(tests/integration, tests/control_plane, the molecule scenario) or roles on this host
 (tests/local); everything else, unit and lint, is the fast lane (`make check`).
 
 The fast lane goes first and a failure there skips every integration test before a node
@@ -95,6 +95,8 @@ def lane(nodeid: str) -> str | None:
         return ON_THIS_HOST
     if path.startswith("tests/vm/"):  # opt-in: make test-vm
         return "real VMs"
+    if path.startswith("tests/control_plane/"):
+        return CONTROL_PLANE
     return TEST_LAB if path.startswith("tests/integration/") else None
 
 

@@ -15,9 +15,10 @@ each show in lab c2's reason, and a stopped component is not started again by an
 restart.
 
 Self-contained: it boots and takes down its own lab on its worker's test-lab settings
-(HARDWAY_TEST_*, tests/integration/conftest.py), a lane of its own in `make test`
-(tests/conftest.py); alone: `pytest -n 0 tests/control_plane/test_control_plane.py`.
-Times beside the rest of `make test`, on 2 cores, are in docs/testing.md.
+(tests/integration/conftest.py: HARDWAY_TEST_*, HARDWAY_TEST1_* or HARDWAY_TEST2_*), a lane
+of its own in `make test` (tests/conftest.py); alone:
+`pytest -n 0 tests/control_plane/test_control_plane.py`. Its time beside the rest of
+`make test` on 2 cores is in docs/testing.md.
 """
 
 from __future__ import annotations
@@ -246,12 +247,15 @@ FAULTS = {
 STAYS_STOPPED = 30
 
 
+@pytest.fixture(scope="module")
+def c2_solved(cp_lab: TestLab) -> None:
+    """Lab c2 solved, once for the faults: each fault's undo and its passing check leave it so."""
+    hardway("lab", "solve", "c2", "--limit", CP)
+
+
 @pytest.mark.parametrize("fault", FAULTS)
-def test_a_fault_in_the_control_plane_shows_in_the_checks_reason(cp_lab, fault):
+def test_a_fault_in_the_control_plane_shows_in_the_checks_reason(cp_lab, c2_solved, fault):
     cause, undo, words = FAULTS[fault]
-    if cp_lab.ok(CP, "cat /var/lib/hardway-lab/lab 2>/dev/null || true").strip() != "c2" or \
-            not node_result(check("c2", settle=False))["passed"]:
-        hardway("lab", "solve", "c2", "--limit", CP)  # the last fault's undo left it there
     if cause == "node address":
         cause = swap_serving_certificate([cp_lab.node(CP).address], (-1, 30))
     elif cause == "expired":

@@ -2,7 +2,7 @@
 
 The tests run labs of their own, one per pytest-xdist worker (bridge hwtst0, 10.78.0.0/24,
 state under /var/lib/hardway-test; hwtst1, 10.73.0.0/24, /var/lib/hardway-test1; hwtst2,
-10.74.0.0/24, /var/lib/hardway-test2) beside any lab the user has, share the build cache,
+10.84.0.0/24, /var/lib/hardway-test2) beside any lab the user has, share the build cache,
 and take everything down at the end. They never skip: without root or the host packages
 they fail with the reason.
 """
@@ -32,17 +32,18 @@ TEST_LABS = {
             "HARDWAY_STATE": "/var/lib/hardway-test1",
             "HARDWAY_INVENTORY": "/var/lib/hardway-test1/inventory",
             "HARDWAY_MIRROR_PORT": "8073"},
-    "gw2": {"HARDWAY_BRIDGE": "hwtst2", "HARDWAY_SUBNET": "10.74.0.0/24",
+    "gw2": {"HARDWAY_BRIDGE": "hwtst2", "HARDWAY_SUBNET": "10.84.0.0/24",
             "HARDWAY_STATE": "/var/lib/hardway-test2",
             "HARDWAY_INVENTORY": "/var/lib/hardway-test2/inventory",
-            "HARDWAY_MIRROR_PORT": "8074"},
+            "HARDWAY_MIRROR_PORT": "8084"},
 }
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 # Two test runs on one host (two engineers) each need their own labs: HARDWAY_TEST_BRIDGE,
 # HARDWAY_TEST_SUBNET, ... stand in for the first lab's values, HARDWAY_TEST1_... for the
 # second's, HARDWAY_TEST2_... for the third's.
-PREFIX = f"HARDWAY_TEST{WORKER[2:]}_" if WORKER in TEST_LABS and WORKER != "gw0" else "HARDWAY_TEST_"
-TEST_ENV = {key: os.environ.get(key.replace("HARDWAY_", PREFIX, 1), value)
+OVERRIDES = {"gw0": "HARDWAY_TEST_", "gw1": "HARDWAY_TEST1_", "gw2": "HARDWAY_TEST2_"}
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+# A worker beyond the three has none: host_before stops its node tests before they boot.
+TEST_ENV = {key: os.environ.get(key.replace("HARDWAY_", OVERRIDES.get(WORKER, "HARDWAY_TEST_"), 1), value)
             for key, value in TEST_LABS.get(WORKER, TEST_LABS["gw0"]).items()}
 BIN = Path(sys.executable).parent
 # Counters and per-boot values that move by themselves; everything else must not move.
@@ -120,6 +121,9 @@ class TestLab:
 def host_before() -> dict[str, str]:
     if os.geteuid() != 0:
         pytest.fail("the integration tests boot real nodes and must run as root")
+    if WORKER not in TEST_LABS:
+        pytest.fail(f"xdist worker {WORKER} has no test lab of its own (it would share gw0's): run "
+                    f"with -n {len(TEST_LABS)} or fewer, as pyproject.toml does")
     return host_sysctls()
 
 
