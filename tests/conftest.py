@@ -62,8 +62,9 @@ def filter_plugin(name: str) -> ModuleType:
 # longest first: the control plane's (a lab of the worker's own with the control plane
 # on), the test lab's (the worker's own) and the class tests' (hwcls0, then hwccp0) begin
 # at once on three workers; the molecule scenario (hwmol0), the node part's walk
-# and provisioning (ending with `nodes down`) go to whichever worker is free first, on that
-# worker's own test lab (tests/integration/conftest.py), booted there when it has none.
+# and provisioning (ending with `nodes down`) follow, the node lanes on their worker's own
+# test lab (tests/integration/conftest.py), booted there when it has none. xdist gives a
+# worker its next lane when two tests of its own are left.
 # The class tests share the instructor's download cache, and each counts its fetches: one
 # lane, one after the other.
 CONTROL_PLANE = "control plane (the worker's test lab, control plane on)"

@@ -22,7 +22,7 @@ from hardway.nodes.lifecycle import LocalLab, Node
 from hardway.settings import Settings
 
 # Each pytest-xdist worker has a test lab of its own: the lanes (tests/conftest.py) give
-# the node part's walk to whichever worker is free first, beside the others' test labs.
+# the node part's walk to one worker or another, beside the others' test labs.
 TEST_LABS = {
     "gw0": {"HARDWAY_BRIDGE": "hwtst0", "HARDWAY_SUBNET": "10.78.0.0/24",
             "HARDWAY_STATE": "/var/lib/hardway-test",

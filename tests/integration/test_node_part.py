@@ -1,7 +1,7 @@
 """The node part on real nodes (labs n1-n5), as a student meets it, on ONE node: each lab
 starts, its check fails, a plausible mistake fails too, the student's own variant and the
 solution pass; then pod networking begins where the node part ends. Its own lane
-(tests/conftest.py): it runs on whichever worker is free first, on that worker's test lab."""
+(tests/conftest.py): it runs on the worker xdist gives it, on that worker's test lab."""
 
 from __future__ import annotations
 

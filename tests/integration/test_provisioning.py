@@ -1,7 +1,7 @@
 """site.yml on real nodes: services, binaries, static pods, check mode, bad inputs, a
 corrupted mirror and a node restart (issue: roles that turn a machine into a node). A second
 converge changing nothing is molecule's idempotence step (tests/test_molecule.py). A lane of
-its own (tests/conftest.py): it runs on whichever worker is free first, on that worker's
+its own (tests/conftest.py): it runs on the worker xdist gives it, on that worker's
 test lab (`nodes` boots it again if an earlier lane took it down)."""
 
 from __future__ import annotations
