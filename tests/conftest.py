@@ -20,6 +20,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import re
 import shutil
 import tempfile
 import threading
@@ -51,6 +52,14 @@ def module_from_file(name: str, path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def play_recap(output: str) -> dict[str, dict[str, int]]:
+    """host -> {"ok": n, "changed": n, "failed": n, ...} from the last PLAY RECAP in
+    Ansible's output."""
+    recap = output.rsplit("PLAY RECAP", 1)[-1]
+    return {m[1]: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m[2])}
+            for m in re.finditer(r"^(\S+)\s+:\s+(ok=\d+.*)$", recap, re.MULTILINE)}
 
 
 def filter_plugin(name: str) -> ModuleType:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.conftest import REPO, play_recap
 
 BIN = Path(sys.executable).parent
 # testinfra's checks: test_node.py's on both nodes, test_standalone_node.py's on node2,
@@ -32,8 +32,7 @@ def test_molecule_default_scenario_passes_on_real_nodes():
     # Molecule's check step asks only that a check-mode run succeed: it must change nothing.
     check_run = output.split("[default > check] Executing", 1)[1] \
         .split("[default > check] Executed", 1)[0]
-    changed = {host: int(count) for host, count in
-               re.findall(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", check_run, re.M)}
+    changed = {host: counts["changed"] for host, counts in play_recap(check_run).items()}
     assert set(changed) == {"node1", "node2"} and not any(changed.values()), \
         (changed, [line for line in check_run.splitlines() if line.startswith("changed:")][:10])
     verified = re.search(r"=+ (\d+) passed in", output)

@@ -23,6 +23,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from hardway import labs
+from tests.conftest import play_recap
 from tests.integration.classroom import LocalClass
 
 STATE = Path("/var/lib/hardway-class-test")
@@ -221,29 +222,19 @@ def test_the_report_page_in_chromium_shows_the_table_sorts_and_explains(report, 
         browser.quit()
 
 
-def recap(log: str) -> dict[str, dict[str, int]]:
-    """Ansible's PLAY RECAP: counts by machine."""
-    found = {}
-    for line in log[log.rindex("PLAY RECAP"):].splitlines()[1:]:
-        name, _, counts = line.partition(" : ")
-        if counts:
-            found[name.strip()] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
-    return found
-
-
 def test_retry_failed_provisions_only_the_machine_that_was_missing(classroom):
     classroom.hardway("nodes", "up", "--count", "6", "--os", "debian13", "--login", "sudo")
     result = classroom.hardway("class", "up", "k8s", "--retry-failed")
     assert {row[2] for row in table(result.stdout).values()} == {"ready"}, result.stdout
     assert len(table(result.stdout)) == 6
     log = sorted((STATE / "classes/k8s").glob("up-*.log"))[-1].read_text()
-    assert set(recap(log)) == {"carol-2"}
+    assert set(play_recap(log)) == {"carol-2"}
 
 
 def test_a_second_class_up_changes_nothing_on_debian_12_or_13(classroom):
     classroom.hardway("class", "up", "k8s")
     log = sorted((STATE / "classes/k8s").glob("up-*.log"))[-1].read_text()
-    counts = recap(log)
+    counts = play_recap(log)
     assert set(counts) == set(ADDRESS)
     assert {m: c["changed"] for m, c in counts.items()} == dict.fromkeys(ADDRESS, 0), counts
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import shutil
 import subprocess
 import tarfile
@@ -19,6 +18,7 @@ import pytest
 
 from hardway.mirror import artifacts
 from hardway.mirror.store import Mirror
+from tests.conftest import play_recap
 from tests.integration import pods
 from tests.integration.conftest import TEST_ENV, ansible_playbook, wait_for
 
@@ -26,13 +26,6 @@ FINGERPRINT = ("find /usr/local/bin /usr/local/sbin /etc/containerd /etc/kuberne
                "/opt/cni/bin /etc/systemd/system/containerd.service "
                "/etc/systemd/system/kubelet.service -type f -print0 2>/dev/null | sort -z | "
                "xargs -0 sha256sum; systemctl show -P ActiveEnterTimestamp containerd kubelet")
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    hosts = {}
-    for host, stats in re.findall(r"^(node\d+)\s+:\s+(.*)$", output, flags=re.M):
-        hosts[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", stats)}
-    return hosts
 
 
 def fingerprints(nodes) -> dict[str, str]:
@@ -97,7 +90,7 @@ def test_a_host_network_static_pod_serves_and_goes_when_removed(nodes):
 def test_check_mode_on_provisioned_nodes_reports_no_change(nodes):
     result = ansible_playbook("site.yml", "--check")
     assert result.returncode == 0, result.stdout[-3000:]
-    assert all(s["changed"] == 0 for s in recap(result.stdout).values())
+    assert all(s["changed"] == 0 for s in play_recap(result.stdout).values())
 
 
 BAD_INPUTS = [

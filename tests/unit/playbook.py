@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, play_recap
 
 BIN = Path(sys.executable).parent
 
@@ -28,9 +27,7 @@ class Run:
 
     def recap(self) -> dict[str, dict[str, int]]:
         """host -> {"ok": n, "changed": n, "failed": n, ...} from the PLAY RECAP."""
-        recap = self.output.rsplit("PLAY RECAP", 1)[-1]
-        return {m[1]: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m[2])}
-                for m in re.finditer(r"^(\S+)\s+:\s+(.*)$", recap, re.MULTILINE)}
+        return play_recap(self.output)
 
     @property
     def flat(self) -> str:
