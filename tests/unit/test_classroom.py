@@ -121,8 +121,12 @@ def test_a_class_folder_with_a_space_reaches_ssh_as_one_path(tmp_path, monkeypat
     monkeypatch.setenv("HARDWAY_CLASSES", str(tmp_path / "my classes"))
     hosts, _ = roster.init(s, roster_file, "k8s", "10.200.0.0/16", 24, None, None, False)
     known = tmp_path / "my classes/k8s/known_hosts"
-    result = ansible(hosts, tmp_path, "-m", "ansible.builtin.ping", "-vvv")
-    assert f"""-o 'UserKnownHostsFile="{known}"'""" in result.stdout, result.stdout
+    # An ssh that writes down the arguments it was given, one per line, and fails.
+    ssh = tmp_path / "ssh"
+    ssh.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path}/ssh-args\nexit 255\n")
+    ssh.chmod(0o755)
+    ansible(hosts, tmp_path, "-m", "ansible.builtin.ping", "-e", f"ansible_ssh_executable={ssh}")
+    assert f'UserKnownHostsFile="{known}"' in (tmp_path / "ssh-args").read_text().splitlines()
     monkeypatch.setenv("HOME", str(tmp_path))  # the lab checks' inventory cache
     [ada] = labs.targets(hosts)
     assert ("UserKnownHostsFile", str(known)) in ada.ssh_options
