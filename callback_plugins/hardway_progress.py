@@ -1,8 +1,9 @@
-"""Progress events for `hardway up` and `class up`: one JSON object per line, appended to the file
+"""Progress events for `hardway up`, `class up` and lab steps: one JSON object per line, appended to the file
 named by HARDWAY_PROGRESS_FILE. Enabled only by hardway (ANSIBLE_CALLBACKS_ENABLED).
 
 Events: {"event": "task", "stage": ...}, {"event": "result", "host", "stage", "status",
-"task", "msg", "stdout"} and, at the end, {"event": "stats", "hosts": {host: {failures, ...}}}.
+"task", "msg" (a failure's, or what a debug task says), "stdout"} and, at the end,
+{"event": "stats", "hosts": {host: {failures, ...}}}.
 The stage of a task is its play's `progress_stage` variable, else its role (under the name
 the play's `progress_stage_names` gives it, if any), else "facts".
 """
@@ -59,7 +60,8 @@ class CallbackModule(CallbackBase):
         task = result._task
         data = result._result
         msg = ""
-        if status in ("failed", "unreachable"):
+        # A failure's message, and what a debug task tells the user.
+        if status in ("failed", "unreachable") or task.action in ("debug", "ansible.builtin.debug"):
             msg = str(data.get("msg") or data.get("stderr") or data.get("reason") or "")
         self._emit(event="result", host=result._host.get_name(), stage=self._stage(task),
                    task=task.get_name(), status=status, msg=msg.strip()[:600],

@@ -291,6 +291,27 @@ def lab_list(output: str) -> None:
     console.print(table)
 
 
+def step_view() -> Callable:
+    """On a terminal, the task a lab step is at; elsewhere nothing until it ends."""
+    if not err.is_terminal:
+        return lambda progress: None
+    status = err.status(Text("the lab step"))
+
+    def show(progress) -> None:
+        if progress.finished:
+            status.stop()
+            return
+        status.update(Text(f"the lab step: {progress.task}" if progress.task else "the lab step"))
+        status.start()
+    return show
+
+
+def say(notes: list[str]) -> None:
+    """What a lab step told the student (files moved aside, a lab skipped)."""
+    for note in notes:
+        console.print(note, markup=False, highlight=False)
+
+
 @lab_group.command("start")
 @click.argument("lab_id")
 @inventory_option
@@ -301,7 +322,7 @@ def lab_start(lab_id: str, inventory_path: str | None, limit: str | None) -> Non
     from hardway import labs
 
     lab = labs.find(lab_id)
-    labs.start(lab, inventory_file(inventory_path), limit)
+    say(labs.start(lab, inventory_file(inventory_path), limit, step_view()))
     console.print(f"lab {lab.id} ready: read labs/{lab.folder}/README.md; files in /root/lab/{lab.id}/")
 
 
@@ -315,7 +336,7 @@ def lab_solve(lab_id: str, inventory_path: str | None, limit: str | None) -> Non
     from hardway import labs
 
     lab = labs.find(lab_id)
-    labs.solve(lab, inventory_file(inventory_path), limit)
+    say(labs.solve(lab, inventory_file(inventory_path), limit, step_view()))
     console.print(f"lab {lab.id} solved")
 
 
@@ -327,7 +348,7 @@ def lab_reset(inventory_path: str | None, limit: str | None) -> None:
     """Remove every lab pod, the CNI configs, the staged files and what each lab made by hand."""
     from hardway import labs
 
-    labs.reset(inventory_file(inventory_path), limit)
+    say(labs.reset(inventory_file(inventory_path), limit, step_view()))
     console.print("nodes reset: where each part begins")
 
 

@@ -14,12 +14,14 @@ import shlex
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
+from hardway import playbook
 from hardway.children import ansible_env, run, run_json, tool
 from hardway.files import atomic_write
 from hardway.settings import REPO, HardwayError, UsageError
@@ -32,6 +34,13 @@ _FOLDER = re.compile(r"^(?P<prefix>[a-z]*)(?P<number>[0-9]+)-[a-z0-9-]+$")
 # between restarts): the student should look again soon, not fix anything.
 STARTING = "still starting: "
 _LAB_KEYS = {"id": str, "title": str, "goal": str, "hint": str}
+# playbooks/lab.yml's progress_stage: a lab step is one stage.
+STEP_STAGE = "lab"
+Show = Callable[[playbook.Progress], None]
+
+
+def quiet(progress: playbook.Progress) -> None:
+    """Show nothing while a lab step runs."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +146,11 @@ def find(lab_id: str) -> Lab:
 
 
 def run_steps(inventory: Path, solve: list[Lab], stage: Lab | None, limit: str | None = None,
-              shortcut: Lab | None = None) -> None:
+              shortcut: Lab | None = None, show: Show = quiet) -> list[str]:
+    """Run playbooks/lab.yml on the nodes; what it told the student (its debug messages).
+    Ansible's output goes to a log file; a node that failed or could not be reached is one
+    line naming the node, the task and its message, and the log."""
+    names = [target.name for target in targets(inventory, limit)]
     extra = {"lab_run": str(time.time_ns()), "lab_shortcut_id": shortcut.id if shortcut else "",
              "lab_solve": [lab.folder for lab in solve],
              "lab_folders": [lab.folder for lab in all_labs()],
@@ -146,25 +159,44 @@ def run_steps(inventory: Path, solve: list[Lab], stage: Lab | None, limit: str |
                "-e", json.dumps(extra)]
     if limit:
         command += ["--limit", limit]
-    run(command, what="the lab step", capture=False, tied=True, cwd=REPO, env=ansible_env(),
-        fix="the output above names the node and task that failed")
+    progress, output = playbook.run(command, hosts=names, stages=(STEP_STAGE,),
+                                    state=_cache_dir() / "lab-steps", kind="lab",
+                                    what="the lab step", show=show, log=lambda line: None)
+    problem = step_failure(progress, output)
+    if problem:
+        raise HardwayError(problem)
+    return [f"{host}: {note}" for host, note in progress.notes]
 
 
-def start(lab: Lab, inventory: Path, limit: str | None = None) -> None:
+def step_failure(progress: playbook.Progress, output: Path) -> str:
+    """One line for the first node a lab step did not get through, or "" when all did."""
+    bad = [(name, progress.outcome(name)) for name in progress.hosts
+           if progress.outcome(name) != "ok"]
+    if not bad:
+        return ""
+    name, outcome = bad[0]
+    _, task, msg = progress.failure.get(name, ("", "", ""))
+    # Our own messages say what to do, and may be long: the callback keeps 600 characters.
+    said = f"{outcome} at {task!r}: {playbook.one_line(msg, 600).rstrip('.')}" if task else outcome
+    others = f" (and {len(bad) - 1} other node(s))" if len(bad) > 1 else ""
+    return f"the lab step: {name} {said}{others}. Ansible's output is in {output}"
+
+
+def start(lab: Lab, inventory: Path, limit: str | None = None, show: Show = quiet) -> list[str]:
     """Reset, apply the solutions of the earlier labs of its part, set the stage for this one."""
     earlier = [other for other in all_labs() if other.part == lab.part and other.number < lab.number]
-    run_steps(inventory, solve=earlier, stage=lab, limit=limit)
+    return run_steps(inventory, solve=earlier, stage=lab, limit=limit, show=show)
 
 
-def solve(lab: Lab, inventory: Path, limit: str | None = None) -> None:
+def solve(lab: Lab, inventory: Path, limit: str | None = None, show: Show = quiet) -> list[str]:
     """Reach this lab's end state: on a node where the lab was started, its own solution;
     anywhere else, reset and every solution of its part up to it."""
     upto = [other for other in all_labs() if other.part == lab.part and other.number <= lab.number]
-    run_steps(inventory, solve=upto, stage=None, limit=limit, shortcut=lab)
+    return run_steps(inventory, solve=upto, stage=None, limit=limit, shortcut=lab, show=show)
 
 
-def reset(inventory: Path, limit: str | None = None) -> None:
-    run_steps(inventory, solve=[], stage=None, limit=limit)
+def reset(inventory: Path, limit: str | None = None, show: Show = quiet) -> list[str]:
+    return run_steps(inventory, solve=[], stage=None, limit=limit, show=show)
 
 
 # --- checks ----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """A playbook run with progress: Ansible's output goes to a log file, the hardway_progress
 callback (callback_plugins/) appends one JSON event per line to a second file, and the
-caller is shown per-stage counts of hosts while it runs. Used by `hardway up` (site.yml)
-and `hardway class up` (playbooks/class.yml).
+caller is shown per-stage counts of hosts while it runs. Used by `hardway up` (site.yml),
+`hardway class up` (playbooks/class.yml) and the lab steps (playbooks/lab.yml).
 
 The stage of a task is its play's `progress_stage` variable, else its role.
 """
@@ -53,14 +53,21 @@ class Progress:
         self.failure: dict[str, tuple[str, str, str]] = {}  # host -> (stage, task, msg)
         self.stats: dict[str, dict] | None = None
         self.finished = False  # the playbook has exited
+        self.task = ""  # the task under way
+        self.notes: list[tuple[str, str]] = []  # (host, message) of each debug task
 
     def feed(self, event: dict) -> None:
         if event["event"] == "stats":
             self.stats = event["hosts"]
             return
+        if event["event"] == "task":
+            self.task = event["task"]
+            return
         if event["event"] != "result":
             return
         host = event["host"]
+        if event["status"] in ("ok", "changed") and event["msg"]:
+            self.notes.append((host, event["msg"]))
         if event["stage"] in self.stages:
             self.reached[host] = max(self.reached.get(host, 0), self.stages.index(event["stage"]))
         if event["status"] in ("failed", "unreachable"):
@@ -97,8 +104,9 @@ class Progress:
         return "failed" if summary.get("failures") else "ok"
 
 
-def one_line(text: str) -> str:
-    """One line of an Ansible failure message; for a failed SSH connection, what ssh said."""
+def one_line(text: str, limit: int = 300) -> str:
+    """One line of an Ansible failure message, at most limit characters; for a failed SSH
+    connection, what ssh said."""
     text = " ".join(text.split()).removeprefix("Task failed: ")
     changed = re.search(r"Host key for (\S+) has changed", text)
     offending = re.search(r"Offending \S+ key in (\S+):\d+", text)
@@ -108,7 +116,7 @@ def one_line(text: str) -> str:
                 f"-f {offending[1]}")
     if "ssh: " in text:
         text = text[text.rindex("ssh: "):]
-    return text[:300]
+    return text[:limit]
 
 
 def _tail(path: Path, progress: Progress, stop: threading.Event) -> None:

@@ -5,6 +5,8 @@ wrote, moved aside. The node part is test_node_part.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hardway import labs
@@ -22,8 +24,12 @@ def test_on_one_node_the_check_fails_a_mistake_and_passes_the_solution(nodes, la
 def test_lab_08_on_one_node_says_it_needs_two(nodes):
     started = hardway("lab", "start", "08", "--limit", ONE, check=False)
     assert started.returncode == 1
-    assert "Lab 08 needs node1 and a partner node" in started.stdout
-    assert "hardway up --count 2" in started.stdout
+    said = " ".join(started.stderr.split())
+    assert "Lab 08 needs node1 and a partner node" in said and "hardway up --count 2" in said, said
+    # One line, not Ansible's output: that is in the log the line names.
+    assert started.stdout == "" and len(started.stderr.strip().splitlines()) == 1, started.stderr
+    log = said.rsplit("Ansible's output is in ", 1)[1]
+    assert "TASK [Lab 08 | Two nodes are needed]" in Path(log).read_text()
 
 
 def test_lab_08_on_two_nodes_fails_one_way_routes_and_passes_both(nodes):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hardway import labs
+from hardway import labs, playbook
 from hardway.settings import HardwayError, UsageError
 from tests.conftest import filter_plugin
 
@@ -73,7 +73,7 @@ def test_today_ids_still_find_their_labs():
 def test_a_lab_starts_from_its_own_parts_earlier_solutions(monkeypatch):
     steps = []
     monkeypatch.setattr(labs, "run_steps", lambda inventory, solve, stage, limit=None,
-                        shortcut=None: steps.append([lab.id for lab in solve]))
+                        shortcut=None, show=None: steps.append([lab.id for lab in solve]))
     labs.start(labs.find("01"), Path("x"))
     labs.start(labs.find("03"), Path("x"))
     labs.start(labs.find("n3"), Path("x"))
@@ -253,3 +253,51 @@ def test_a_solution_waits_for_the_copy_of_its_own_run_not_an_old_one():
     assert waiting(seen(old, new, running=("sb-new",)), ["busybox-pod", "busybox-host"], 222) \
         == ["busybox-host"]
     assert waiting(["crictl: connection refused"], ["busybox-pod"], "222") == ["busybox-pod"]
+
+
+def progress_of(*events: dict) -> playbook.Progress:
+    progress = playbook.Progress(["node1", "node2"], (labs.STEP_STAGE,))
+    for event in events:
+        progress.feed(event)
+    return progress
+
+
+def result(host: str, status: str, task: str = "a task", msg: str = "") -> dict:
+    return {"event": "result", "host": host, "stage": labs.STEP_STAGE, "status": status,
+            "task": task, "msg": msg, "stdout": ""}
+
+
+def stats(**failures: int) -> dict:
+    return {"event": "stats", "hosts": {host: {"failures": failures.get(host, 0), "unreachable": 0}
+                                        for host in ("node1", "node2")}}
+
+
+def test_a_lab_step_that_failed_on_a_node_is_one_line_naming_the_node_task_and_fix():
+    refused = ("node2 runs no control plane, and this part's labs work on one: limit the lab "
+               "to the node that does (`--limit control_plane`)")
+    progress = progress_of(result("node1", "ok"), result("node2", "ok"),
+                           result("node2", "failed", "Control plane | This node runs one", refused),
+                           stats(node2=1))
+    said = labs.step_failure(progress, Path("/logs/lab-1.log"))
+    assert said == ("the lab step: node2 failed at 'Control plane | This node runs one': "
+                    f"{refused}. Ansible's output is in /logs/lab-1.log")
+    assert "\n" not in said
+
+
+def test_a_lab_step_that_went_through_everywhere_is_no_failure_and_keeps_its_notes():
+    moved = "Moved your own files out of the way: /etc/cni/net.d/mine.conf ..."
+    progress = progress_of(result("node1", "failed", msg="ignored, then rescued"),
+                           result("node1", "ok", "Reset | Tell the student", moved), stats())
+    assert labs.step_failure(progress, Path("/x.log")) == ""
+    assert progress.notes == [("node1", moved)]
+
+
+def test_an_unreachable_node_is_named_with_what_ssh_said_and_the_others_are_counted():
+    progress = progress_of(result("node1", "unreachable", "Gathering Facts",
+                                  "Task failed: EOF on stream; last 100 lines received:\n"
+                                  "ssh: connect to host 10.0.0.9 port 22: No route to host"))
+    progress.feed({"event": "stats", "hosts": {"node1": {"failures": 0, "unreachable": 1}}})
+    said = labs.step_failure(progress, Path("/x.log"))
+    assert said == ("the lab step: node1 unreachable at 'Gathering Facts': ssh: connect to host "
+                    "10.0.0.9 port 22: No route to host (and 1 other node(s)). Ansible's output "
+                    "is in /x.log"), said
