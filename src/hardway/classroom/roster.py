@@ -318,6 +318,10 @@ def inventory(students: list[Student], name: str, folder: Path,
         "ansible_ssh_common_args": Unsafe(
             f"-o StrictHostKeyChecking=accept-new -o {known} "
             "-o ServerAliveInterval=5 -o ServerAliveCountMax=3"),
+        # The same for Mitogen, which puts its own keep-alives ahead of the options above
+        # (and `StrictHostKeyChecking yes`: `class up` learns new keys first).
+        "mitogen_ssh_keepalive_interval": 5,
+        "mitogen_ssh_keepalive_count": 3,
         # Fetch each artifact once, on this machine, and push it to every student machine.
         "download_push": True,
         **extra_vars,

@@ -6,11 +6,14 @@ The Ansible output goes to a log file under the class's state (hardway.playbook)
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
-from hardway import playbook
-from hardway.children import tool
+from hardway import labs, playbook
+from hardway.children import run, tool
 from hardway.classroom.model import Classroom
 from hardway.playbook import CLASS_END, Progress, one_line, site_stages
 from hardway.settings import REPO, Settings, UsageError
@@ -43,6 +46,32 @@ def results(progress: Progress, students: dict[str, str]) -> list[MachineResult]
     return out
 
 
+def learn_host_keys(inventory: Path, names: list[str]) -> dict[str, str]:
+    """Trust each machine's SSH host key on first contact, as ssh's accept-new does, into the
+    class's known_hosts (the inventory's ansible_ssh_common_args say both). Mitogen, which
+    runs the plays, puts `StrictHostKeyChecking yes` ahead of the inventory's options, and
+    ssh takes the first value it is given: a machine it has never seen would be refused.
+    Returns, per machine ssh could not log in to, what ssh said (a changed host key, no
+    route): clearer than what Mitogen makes of it."""
+    machines = [target for target in labs.targets(inventory) if target.name in names]
+    if not machines:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="hardway-keys-") as folder:
+        config = Path(folder) / "ssh_config"
+        config.write_text(labs.ssh_config(machines))
+
+        def login(machine: labs.Target) -> tuple[str, str]:
+            result = run(["ssh", "-F", str(config), machine.name, "true"], check=False,
+                         timeout=30, what=f"learning {machine.name}'s host key")
+            if result.returncode == 0:
+                return machine.name, ""
+            said = one_line(result.stdout + result.stderr)
+            return machine.name, said or f"ssh exited with {result.returncode}"
+
+        with ThreadPoolExecutor(max_workers=min(32, len(machines))) as pool:
+            return {name: said for name, said in pool.map(login, machines) if said}
+
+
 def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int | None,
        show: Callable[[Progress], None], log: Callable[[str], None]) -> list[MachineResult]:
     machines = classroom.machines()
@@ -63,13 +92,18 @@ def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int 
                "-e", f"download_controller_cache_dir={settings.cache / 'class-downloads'}"]
     if retry_failed:
         command += ["--limit", ",".join(names)]
+    refused = learn_host_keys(classroom.inventory, names)
     planes = classroom.control_plane_machines()
     progress, _ = playbook.run(command, hosts=names, stages=site_stages(bool(planes), CLASS_END),
                                control_plane_hosts=tuple(planes), state=classroom.state,
                                kind="up", show=show, log=log,
                                what=f"provisioning {len(names)} machine(s) with {forks} forks")
     merged = {n: v for n, v in previous.items() if n in students}
-    merged.update({r.machine: asdict(r) for r in results(progress, students)})
+    outcomes = results(progress, students)
+    for result in outcomes:
+        if result.status == "unreachable" and result.machine in refused:
+            result.reason = refused[result.machine]
+    merged.update({r.machine: asdict(r) for r in outcomes})
     classroom.save("up", merged)
     # The whole class, in roster order: after --retry-failed too.
     return [MachineResult(**merged[n]) if n in merged else
