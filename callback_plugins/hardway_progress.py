@@ -2,7 +2,7 @@
 named by HARDWAY_PROGRESS_FILE. Enabled only by hardway (ANSIBLE_CALLBACKS_ENABLED).
 
 Events: {"event": "task", "stage": ...}, {"event": "result", "host", "stage", "status",
-"task", "msg" (a failure's, or what a debug task says), "stdout"} and, at the end,
+"task", "msg" (a failure's, or a debug task's, even when skipped), "stdout"} and, at the end,
 {"event": "stats", "hosts": {host: {failures, ...}}}.
 The stage of a task is its play's `progress_stage` variable, else its role (under the name
 the play's `progress_stage_names` gives it, if any), else "facts".
@@ -19,7 +19,7 @@ from ansible.plugins.callback import CallbackBase
 DOCUMENTATION = """
 name: hardway_progress
 type: aggregate
-short_description: progress events for hardway up and class up, as JSON lines
+short_description: progress events for hardway up, class up and lab steps, as JSON lines
 description: Appends one JSON object per event to the file named by HARDWAY_PROGRESS_FILE.
 requirements: [enable in callbacks_enabled]
 """

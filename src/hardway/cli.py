@@ -306,10 +306,9 @@ def step_view() -> Callable:
     return show
 
 
-def say(notes: list[str]) -> None:
-    """What a lab step told the student (files moved aside, a lab skipped)."""
-    for note in notes:
-        console.print(note, markup=False, highlight=False)
+def say(note: str) -> None:
+    """What a lab step tells the student (files moved aside, a lab skipped)."""
+    console.print(note, markup=False, highlight=False)
 
 
 @lab_group.command("start")
@@ -322,7 +321,7 @@ def lab_start(lab_id: str, inventory_path: str | None, limit: str | None) -> Non
     from hardway import labs
 
     lab = labs.find(lab_id)
-    say(labs.start(lab, inventory_file(inventory_path), limit, step_view()))
+    labs.start(lab, inventory_file(inventory_path), limit, step_view(), say)
     console.print(f"lab {lab.id} ready: read labs/{lab.folder}/README.md; files in /root/lab/{lab.id}/")
 
 
@@ -336,7 +335,7 @@ def lab_solve(lab_id: str, inventory_path: str | None, limit: str | None) -> Non
     from hardway import labs
 
     lab = labs.find(lab_id)
-    say(labs.solve(lab, inventory_file(inventory_path), limit, step_view()))
+    labs.solve(lab, inventory_file(inventory_path), limit, step_view(), say)
     console.print(f"lab {lab.id} solved")
 
 
@@ -348,7 +347,7 @@ def lab_reset(inventory_path: str | None, limit: str | None) -> None:
     """Remove every lab pod, the CNI configs, the staged files and what each lab made by hand."""
     from hardway import labs
 
-    say(labs.reset(inventory_file(inventory_path), limit, step_view()))
+    labs.reset(inventory_file(inventory_path), limit, step_view(), say)
     console.print("nodes reset: where each part begins")
 
 

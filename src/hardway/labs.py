@@ -146,57 +146,50 @@ def find(lab_id: str) -> Lab:
 
 
 def run_steps(inventory: Path, solve: list[Lab], stage: Lab | None, limit: str | None = None,
-              shortcut: Lab | None = None, show: Show = quiet) -> list[str]:
-    """Run playbooks/lab.yml on the nodes; what it told the student (its debug messages).
-    Ansible's output goes to a log file; a node that failed or could not be reached is one
-    line naming the node, the task and its message, and the log."""
+              shortcut: Lab | None = None, show: Show = quiet,
+              tell: Callable[[str], None] = print) -> None:
+    """Run playbooks/lab.yml on the nodes. Ansible's output goes to a log file; what the
+    step tells the student (its debug tasks' messages: files moved aside, a lab skipped) goes
+    to tell, even when the step then fails; a node that failed or could not be reached is
+    one line naming the node, the task and its message, and the log."""
+    # Ansible gets the nodes by name: the step runs where the check looks, whatever the limit.
     names = [target.name for target in targets(inventory, limit)]
     extra = {"lab_run": str(time.time_ns()), "lab_shortcut_id": shortcut.id if shortcut else "",
              "lab_solve": [lab.folder for lab in solve],
              "lab_folders": [lab.folder for lab in all_labs()],
              "lab_stage": stage.id if stage else "", "lab_dir": stage.folder if stage else ""}
     command = [tool("ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks/lab.yml"),
-               "-e", json.dumps(extra)]
-    if limit:
-        command += ["--limit", limit]
+               "-e", json.dumps(extra), "--limit", ",".join(names)]
     progress, output = playbook.run(command, hosts=names, stages=(STEP_STAGE,),
                                     state=_cache_dir() / "lab-steps", kind="lab",
                                     what="the lab step", show=show, log=lambda line: None)
-    problem = step_failure(progress, output)
-    if problem:
-        raise HardwayError(problem)
-    return [f"{host}: {note}" for host, note in progress.notes]
+    for _, note in progress.notes:
+        tell(note)
+    # Our own failure messages say what to do, and may be long: the callback keeps 600
+    # characters of them.
+    failed = playbook.first_failure(progress, limit=600)
+    if failed:
+        raise HardwayError(f"the lab step: {failed.rstrip('.')}. Ansible's output is in {output}")
 
 
-def step_failure(progress: playbook.Progress, output: Path) -> str:
-    """One line for the first node a lab step did not get through, or "" when all did."""
-    bad = [(name, progress.outcome(name)) for name in progress.hosts
-           if progress.outcome(name) != "ok"]
-    if not bad:
-        return ""
-    name, outcome = bad[0]
-    _, task, msg = progress.failure.get(name, ("", "", ""))
-    # Our own messages say what to do, and may be long: the callback keeps 600 characters.
-    said = f"{outcome} at {task!r}: {playbook.one_line(msg, 600).rstrip('.')}" if task else outcome
-    others = f" (and {len(bad) - 1} other node(s))" if len(bad) > 1 else ""
-    return f"the lab step: {name} {said}{others}. Ansible's output is in {output}"
-
-
-def start(lab: Lab, inventory: Path, limit: str | None = None, show: Show = quiet) -> list[str]:
+def start(lab: Lab, inventory: Path, limit: str | None = None, show: Show = quiet,
+          tell: Callable[[str], None] = print) -> None:
     """Reset, apply the solutions of the earlier labs of its part, set the stage for this one."""
     earlier = [other for other in all_labs() if other.part == lab.part and other.number < lab.number]
-    return run_steps(inventory, solve=earlier, stage=lab, limit=limit, show=show)
+    run_steps(inventory, solve=earlier, stage=lab, limit=limit, show=show, tell=tell)
 
 
-def solve(lab: Lab, inventory: Path, limit: str | None = None, show: Show = quiet) -> list[str]:
+def solve(lab: Lab, inventory: Path, limit: str | None = None, show: Show = quiet,
+          tell: Callable[[str], None] = print) -> None:
     """Reach this lab's end state: on a node where the lab was started, its own solution;
     anywhere else, reset and every solution of its part up to it."""
     upto = [other for other in all_labs() if other.part == lab.part and other.number <= lab.number]
-    return run_steps(inventory, solve=upto, stage=None, limit=limit, shortcut=lab, show=show)
+    run_steps(inventory, solve=upto, stage=None, limit=limit, shortcut=lab, show=show, tell=tell)
 
 
-def reset(inventory: Path, limit: str | None = None, show: Show = quiet) -> list[str]:
-    return run_steps(inventory, solve=[], stage=None, limit=limit, show=show)
+def reset(inventory: Path, limit: str | None = None, show: Show = quiet,
+          tell: Callable[[str], None] = print) -> None:
+    run_steps(inventory, solve=[], stage=None, limit=limit, show=show, tell=tell)
 
 
 # --- checks ----------------------------------------------------------------------------

@@ -9,7 +9,9 @@ The stage of a task is its play's `progress_stage` variable, else its role.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -61,11 +63,13 @@ class Progress:
             self.stats = event["hosts"]
             return
         if event["event"] == "task":
-            self.task = event["task"]
+            self.task = printable(event["task"])
             return
         if event["event"] != "result":
             return
         host = event["host"]
+        # A message may quote what a node holds (a file's name, a command's output).
+        event = dict(event, task=printable(event["task"]), msg=printable(event["msg"]))
         if event["status"] in ("ok", "changed") and event["msg"]:
             self.notes.append((host, event["msg"]))
         if event["stage"] in self.stages:
@@ -104,16 +108,37 @@ class Progress:
         return "failed" if summary.get("failures") else "ok"
 
 
+def printable(text: str) -> str:
+    """Text with every control character but newline and tab written as an escape, so that
+    nothing a node said can steer the terminal it is shown on."""
+    return "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in text)
+
+
+def first_failure(progress: Progress, limit: int = 300) -> str:
+    """The first host that did not get through, its outcome, task and message on one line
+    (at most limit characters of the message), and how many others did not; or ""."""
+    bad = [(name, progress.outcome(name)) for name in progress.hosts
+           if progress.outcome(name) != "ok"]
+    if not bad:
+        return ""
+    name, outcome = bad[0]
+    stage, task, msg = progress.failure.get(name, ("", "", ""))
+    said = f"{outcome} at {stage}: {task}: {one_line(msg, limit)}" if task else outcome
+    others = f" (and {len(bad) - 1} other node(s))" if len(bad) > 1 else ""
+    return f"{name} {said}{others}"
+
+
 def one_line(text: str, limit: int = 300) -> str:
     """One line of an Ansible failure message, at most limit characters; for a failed SSH
     connection, what ssh said."""
     text = " ".join(text.split()).removeprefix("Task failed: ")
     changed = re.search(r"Host key for (\S+) has changed", text)
-    offending = re.search(r"Offending \S+ key in (\S+):\d+", text)
+    # The known_hosts path may have spaces (a class folder's).
+    offending = re.search(r"Offending \S+ key in (.+?):\d+", text)
     if changed and offending:
         return (f"the SSH host key of {changed[1]} changed since Ansible first reached it "
                 f"(a reinstalled machine?); if that is expected: ssh-keygen -R {changed[1]} "
-                f"-f {offending[1]}")
+                f"-f {shlex.quote(offending[1])}")
     if "ssh: " in text:
         text = text[text.rindex("ssh: "):]
     return text[:limit]
@@ -152,7 +177,8 @@ def run(command: list[str], *, hosts: list[str], stages: tuple[str, ...], state:
     """Run an ansible-playbook command to its end; the progress it made and its log file.
     Raises only when the playbook ended before any host finished (it could not start, or
     its input was refused): the log's last line says why."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    # Two runs may start in the same second (lab steps share one folder): the pid parts them.
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     state.mkdir(parents=True, exist_ok=True)
     events = state / f"{kind}-{stamp}.events"
     output = state / f"{kind}-{stamp}.log"

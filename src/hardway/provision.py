@@ -59,13 +59,9 @@ def provision(settings: Settings, names: list[str], control_plane_names: list[st
                                     control_plane_hosts=tuple(control_plane_names),
                                     state=settings.state / "provision", kind="site", show=show,
                                     log=log, what=f"provisioning {len(names)} node(s) with site.yml")
-    bad = [(name, progress.outcome(name)) for name in names if progress.outcome(name) != "ok"]
-    if bad:
-        name, outcome = bad[0]
-        stage, task, msg = progress.failure.get(name, ("", "", ""))
-        said = f"{outcome} at {stage}: {task}: {playbook.one_line(msg)}" if task else outcome
-        others = f" (and {len(bad) - 1} other node(s))" if len(bad) > 1 else ""
-        raise HardwayError(f"site.yml: {name} {said}{others}; Ansible's output is in {output}. "
+    failed = playbook.first_failure(progress)
+    if failed:
+        raise HardwayError(f"site.yml: {failed}; Ansible's output is in {output}. "
                            "Fix the cause and run `hardway up` again: it picks up where it stopped")
 
 

@@ -438,14 +438,29 @@ def test_report_counts_and_json_shape():
                                                  "hint": "then that", "machine": "zed-1"}
 
 
-def test_a_changed_host_key_is_explained_with_the_command_that_forgets_it():
+def test_class_up_logs_in_once_and_keeps_what_ssh_said_for_a_machine_it_cannot_reach(
+        tmp_path, monkeypatch):
+    from hardway.classroom.up import learn_host_keys
+
+    (tmp_path / "roster.csv").write_text(HEADER + "ada,127.0.0.1,,,1,\nbob,127.0.0.2,,,1,\n")
+    s = settings(tmp_path, monkeypatch)
+    hosts, _ = roster.init(s, tmp_path / "roster.csv", "k8s", "10.200.0.0/16", 24, None, None, False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # the inventory cache
+    refused = learn_host_keys(hosts, ["ada-1"])
+    assert refused == {"ada-1": "ssh: connect to host 127.0.0.1 port 1: Connection refused"}
+
+
+@pytest.mark.parametrize(("known", "shown"), [
+    ("/c/k8s/known_hosts", "/c/k8s/known_hosts"),
+    ("/my classes/k8s/known_hosts", "'/my classes/k8s/known_hosts'")])
+def test_a_changed_host_key_is_explained_with_the_command_that_forgets_it(known, shown):
     message = ("Task failed: Data could not be sent to remote host \"10.0.0.5\". ssh: "
                "@@@@@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@@@@@ ... "
-               "Offending ED25519 key in /c/k8s/known_hosts:3 Host key for 10.0.0.5 has "
+               f"Offending ED25519 key in {known}:3 Host key for 10.0.0.5 has "
                "changed and you have requested strict checking. Host key verification failed.")
     assert one_line(message) == (
         "the SSH host key of 10.0.0.5 changed since Ansible first reached it (a reinstalled "
-        "machine?); if that is expected: ssh-keygen -R 10.0.0.5 -f /c/k8s/known_hosts")
+        f"machine?); if that is expected: ssh-keygen -R 10.0.0.5 -f {shown}")
 
 
 class FakeClass:

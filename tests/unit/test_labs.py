@@ -73,7 +73,7 @@ def test_today_ids_still_find_their_labs():
 def test_a_lab_starts_from_its_own_parts_earlier_solutions(monkeypatch):
     steps = []
     monkeypatch.setattr(labs, "run_steps", lambda inventory, solve, stage, limit=None,
-                        shortcut=None, show=None: steps.append([lab.id for lab in solve]))
+                        shortcut=None, show=None, tell=None: steps.append([lab.id for lab in solve]))
     labs.start(labs.find("01"), Path("x"))
     labs.start(labs.find("03"), Path("x"))
     labs.start(labs.find("n3"), Path("x"))
@@ -267,37 +267,70 @@ def result(host: str, status: str, task: str = "a task", msg: str = "") -> dict:
             "task": task, "msg": msg, "stdout": ""}
 
 
-def stats(**failures: int) -> dict:
-    return {"event": "stats", "hosts": {host: {"failures": failures.get(host, 0), "unreachable": 0}
-                                        for host in ("node1", "node2")}}
+def stats(failures: dict[str, int] | None = None, unreachable: dict[str, int] | None = None) -> dict:
+    return {"event": "stats", "hosts": {
+        host: {"failures": (failures or {}).get(host, 0), "unreachable": (unreachable or {}).get(host, 0)}
+        for host in ("node1", "node2")}}
 
 
-def test_a_lab_step_that_failed_on_a_node_is_one_line_naming_the_node_task_and_fix():
-    refused = ("node2 runs no control plane, and this part's labs work on one: limit the lab "
-               "to the node that does (`--limit control_plane`)")
-    progress = progress_of(result("node1", "ok"), result("node2", "ok"),
-                           result("node2", "failed", "Control plane | This node runs one", refused),
-                           stats(node2=1))
-    said = labs.step_failure(progress, Path("/logs/lab-1.log"))
-    assert said == ("the lab step: node2 failed at 'Control plane | This node runs one': "
-                    f"{refused}. Ansible's output is in /logs/lab-1.log")
-    assert "\n" not in said
+def step(monkeypatch, progress: playbook.Progress) -> tuple[list[str], list[list[str]]]:
+    """labs.reset on node1 and node2 with the playbook's run replaced by progress: what it
+    told the student and the ansible-playbook command it ran."""
+    told: list[str] = []
+    commands: list[list[str]] = []
+
+    def run(command, **_):
+        commands.append(command)
+        return progress, Path("/logs/lab-1.log")
+
+    monkeypatch.setattr(labs.playbook, "run", run)
+    monkeypatch.setattr(labs, "targets", lambda inventory, limit=None: [
+        labs.Target(name, name, "root", 22, "", (), {}) for name in ("node1", "node2")])
+    labs.reset(Path("hosts.yml"), limit="node*", tell=told.append)
+    return told, commands
 
 
-def test_a_lab_step_that_went_through_everywhere_is_no_failure_and_keeps_its_notes():
+REFUSED = ("node2 runs no control plane, and this part's labs work on one: limit the lab to "
+           "the node that does (`--limit control_plane`), or make one with `hardway up "
+           "--control-plane` (a local lab: its first node) or `hardway class init "
+           "--control-plane` then `hardway class up` (a class: each student's first machine).")
+
+
+def test_a_failed_lab_step_is_one_line_with_the_node_task_whole_message_and_log(monkeypatch):
+    assert len(REFUSED) > 300  # longer than a provisioning failure's cut
     moved = "Moved your own files out of the way: /etc/cni/net.d/mine.conf ..."
-    progress = progress_of(result("node1", "failed", msg="ignored, then rescued"),
-                           result("node1", "ok", "Reset | Tell the student", moved), stats())
-    assert labs.step_failure(progress, Path("/x.log")) == ""
-    assert progress.notes == [("node1", moved)]
+    progress = progress_of(result("node1", "ok"), result("node2", "ok", "Tell", moved),
+                           result("node2", "failed", "Control plane | This node runs one", REFUSED),
+                           stats({"node2": 1}))
+    with pytest.raises(HardwayError) as failed:
+        step(monkeypatch, progress)
+    assert str(failed.value) == (
+        f"the lab step: node2 failed at lab: Control plane | This node runs one: {REFUSED[:-1]}. "
+        "Ansible's output is in /logs/lab-1.log")
+    # What the step told the student before it failed is not lost.
+    told, _ = step(monkeypatch, progress_of(result("node1", "ok", "Tell", moved), stats()))
+    assert told == [moved]
 
 
-def test_an_unreachable_node_is_named_with_what_ssh_said_and_the_others_are_counted():
+def test_a_lab_step_runs_ansible_on_the_nodes_the_check_would_look_at(monkeypatch):
+    _, [command] = step(monkeypatch, progress_of(result("node1", "failed", msg="rescued"),
+                                                 result("node1", "ok"), stats()))
+    assert command[command.index("--limit") + 1] == "node1,node2"
+
+
+def test_an_unreachable_node_is_named_with_what_ssh_said_and_the_others_are_counted(monkeypatch):
     progress = progress_of(result("node1", "unreachable", "Gathering Facts",
                                   "Task failed: EOF on stream; last 100 lines received:\n"
                                   "ssh: connect to host 10.0.0.9 port 22: No route to host"))
     progress.feed({"event": "stats", "hosts": {"node1": {"failures": 0, "unreachable": 1}}})
-    said = labs.step_failure(progress, Path("/x.log"))
-    assert said == ("the lab step: node1 unreachable at 'Gathering Facts': ssh: connect to host "
-                    "10.0.0.9 port 22: No route to host (and 1 other node(s)). Ansible's output "
-                    "is in /x.log"), said
+    with pytest.raises(HardwayError) as failed:
+        step(monkeypatch, progress)
+    assert str(failed.value) == (
+        "the lab step: node1 unreachable at lab: Gathering Facts: ssh: connect to host "
+        "10.0.0.9 port 22: No route to host (and 1 other node(s)). Ansible's output is in "
+        "/logs/lab-1.log")
+
+
+def test_what_a_node_said_reaches_the_terminal_without_its_control_characters():
+    progress = progress_of(result("node1", "ok", "Tell", "moved \x1b]0;owned\x07\x1b[2Jmine.conf"))
+    assert progress.notes == [("node1", "moved \\x1b]0;owned\\x07\\x1b[2Jmine.conf")]

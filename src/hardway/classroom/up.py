@@ -1,5 +1,6 @@
-"""`hardway class up`: playbooks/class.yml on every machine at once, with progress per
-stage while it runs and, at the end, which machines are ready and why the others are not.
+"""`hardway class up`: one plain ssh login per machine to learn new host keys, then
+playbooks/class.yml on every machine at once, with progress per stage while it runs and, at
+the end, which machines are ready and why the others are not.
 
 The Ansible output goes to a log file under the class's state (hardway.playbook).
 """
@@ -61,7 +62,10 @@ def learn_host_keys(inventory: Path, names: list[str]) -> dict[str, str]:
         config.write_text(labs.ssh_config(machines))
 
         def login(machine: labs.Target) -> tuple[str, str]:
-            result = run(["ssh", "-F", str(config), machine.name, "true"], check=False,
+            # A connection of its own (not one a check left open, which would skip the key)
+            # and no login banner in what ssh says.
+            result = run(["ssh", "-F", str(config), "-o", "ControlMaster=no", "-o", "ControlPath=none",
+                          "-o", "LogLevel=ERROR", machine.name, "true"], check=False,
                          timeout=30, what=f"learning {machine.name}'s host key")
             if result.returncode == 0:
                 return machine.name, ""
@@ -92,6 +96,7 @@ def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int 
                "-e", f"download_controller_cache_dir={settings.cache / 'class-downloads'}"]
     if retry_failed:
         command += ["--limit", ",".join(names)]
+    log(f"logging in to {len(names)} machine(s) once, to learn new ones' host keys")
     refused = learn_host_keys(classroom.inventory, names)
     planes = classroom.control_plane_machines()
     progress, _ = playbook.run(command, hosts=names, stages=site_stages(bool(planes), CLASS_END),
