@@ -322,6 +322,9 @@ def inventory(students: list[Student], name: str, folder: Path,
         # (and `StrictHostKeyChecking yes`: `class up` learns new keys first).
         "mitogen_ssh_keepalive_interval": 5,
         "mitogen_ssh_keepalive_count": 3,
+        # As plain ssh: no compression. The pushed binaries (~200 MB a machine) cost the
+        # instructor's machine 18 CPU-s a machine compressed, 8 not (docs/classroom.md).
+        "mitogen_ssh_compression": False,
         # Fetch each artifact once, on this machine, and push it to every student machine.
         "download_push": True,
         **extra_vars,
