@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,20 @@ def test_down_removes_what_up_wrote_into_the_inventory_and_keeps_the_users_own_v
     (inventory / MIRROR_VARS).write_text("x: 1\n")
     remove_generated_inventory(inventory)
     assert list(inventory.iterdir()) == []
+
+
+def test_a_cgroup_walk_skips_what_goes_away_while_it_reads(tmp_path, monkeypatch):
+    from hardway.nodes import cgroups
+
+    (tmp_path / "hardway-a-node1/payload/system.slice").mkdir(parents=True)
+    (tmp_path / "other-lab/gone").mkdir(parents=True)
+    listed = os.scandir
+
+    def scandir(path):  # another lab's node is taken down as the walk reaches it
+        if str(path).endswith("gone"):
+            raise FileNotFoundError(path)
+        return listed(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found = {str(p.relative_to(tmp_path)) for p in cgroups._tree(tmp_path)}
+    assert {"hardway-a-node1/payload/system.slice", "other-lab/gone", "."} <= found

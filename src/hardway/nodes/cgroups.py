@@ -93,15 +93,22 @@ def join(dirs: list[str]) -> None:
         Path(directory, "cgroup.procs").write_text(pid)
 
 
+def _tree(root: Path) -> list[Path]:
+    """root and every cgroup directory below it. A directory removed while it is read (a
+    node's systemd ending a unit, another lab's node going down) is skipped: os.walk
+    ignores what it cannot list, where Path.rglob raises."""
+    return [Path(top) / name for top, names, _ in os.walk(root) for name in names] + [root]
+
+
 def pids(dirs: list[str]) -> set[int]:
     found: set[int] = set()
     for directory in dirs:
         root = Path(directory)
         if not root.exists():
             continue
-        for procs in root.rglob("cgroup.procs"):
+        for cgroup in _tree(root):
             try:
-                found.update(int(p) for p in procs.read_text().split())
+                found.update(int(p) for p in (cgroup / "cgroup.procs").read_text().split())
             except OSError:
                 continue
     return found
@@ -125,10 +132,8 @@ def remove(dirs: list[str]) -> list[str]:
         root = Path(directory)
         if not root.exists():
             continue
-        for sub in sorted((p for p in root.rglob("*") if p.is_dir()),
-                          key=lambda p: len(p.parts), reverse=True):
-            _rmdir(sub)
-        _rmdir(root)
+        for cgroup in sorted(_tree(root), key=lambda p: len(p.parts), reverse=True):
+            _rmdir(cgroup)
         if root.exists():
             left.append(directory)
     return left
@@ -152,7 +157,6 @@ def leftovers(prefix: str) -> list[str]:
         base = h.mount
         if not base.exists():
             continue
-        for path in base.rglob(f"{prefix}*"):
-            if path.is_dir() and path.name.startswith(prefix):
-                found.append(str(path))
+        # The whole hierarchy, other labs' nodes included: those may go away meanwhile.
+        found += [str(path) for path in _tree(base) if path.name.startswith(prefix)]
     return sorted(set(found))
