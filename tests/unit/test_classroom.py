@@ -394,6 +394,12 @@ def test_progress_counts_machines_per_stage_and_keeps_the_reason_of_a_failure():
     assert found["b"].reason == "t: kubelet did not come up"
     assert found["c"].status == "unreachable"
     assert found["c"].reason == "ssh: connect to host 10.0.0.3 port 22: No route to host"
+    # What ssh said when class up logged in first wins over Mitogen's wording; only for a
+    # machine Ansible could not reach either.
+    said = "the SSH host key of 10.0.0.3 changed since Ansible first reached it"
+    found = {r.machine: r for r in results(progress, {"a": "s1", "b": "s1", "c": "s2"},
+                                           {"c": said, "a": "ignored"})}
+    assert found["c"].reason == said and found["a"].reason == ""
 
 
 def a_report() -> Report:

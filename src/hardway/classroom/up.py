@@ -29,7 +29,11 @@ class MachineResult:
     reason: str = ""
 
 
-def results(progress: Progress, students: dict[str, str]) -> list[MachineResult]:
+def results(progress: Progress, students: dict[str, str],
+            refused: dict[str, str] | None = None) -> list[MachineResult]:
+    """Each machine's outcome; an unreachable one's reason is what ssh said when `class up`
+    logged in (refused, from learn_host_keys) if it could not, else Ansible's message."""
+    refused = refused or {}
     out = []
     for host in progress.hosts:
         stage, task, msg = progress.failure.get(host, ("", "", ""))
@@ -39,7 +43,7 @@ def results(progress: Progress, students: dict[str, str]) -> list[MachineResult]
                                      reason="the run ended before this machine was reached"))
         elif outcome == "unreachable":
             out.append(MachineResult(host, students[host], "unreachable", stage,
-                                     one_line(msg) or "no SSH connection"))
+                                     refused.get(host) or one_line(msg) or "no SSH connection"))
         elif outcome == "failed":
             out.append(MachineResult(host, students[host], "failed", stage, f"{task}: {one_line(msg)}"))
         else:
@@ -104,11 +108,7 @@ def up(settings: Settings, classroom: Classroom, retry_failed: bool, forks: int 
                                kind="up", show=show, log=log,
                                what=f"provisioning {len(names)} machine(s) with {forks} forks")
     merged = {n: v for n, v in previous.items() if n in students}
-    outcomes = results(progress, students)
-    for result in outcomes:
-        if result.status == "unreachable" and result.machine in refused:
-            result.reason = refused[result.machine]
-    merged.update({r.machine: asdict(r) for r in outcomes})
+    merged.update({r.machine: asdict(r) for r in results(progress, students, refused)})
     classroom.save("up", merged)
     # The whole class, in roster order: after --retry-failed too.
     return [MachineResult(**merged[n]) if n in merged else
